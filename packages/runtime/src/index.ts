@@ -1,0 +1,5 @@
+export * from './key-cache.ts';
+export * from './memory-admission-store.ts';
+export * from './memory-event-bus.ts';
+export * from './system-clock.ts';
+export * from './attempt-limiter.ts';
