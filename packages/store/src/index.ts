@@ -1,0 +1,35 @@
+export * from './accounts.ts';
+export * from './audit.ts';
+export * from './catalog.ts';
+export * from './database.ts';
+export * from './errors.ts';
+export * from './ids.ts';
+export * from './keys.ts';
+export * from './settings.ts';
+export * from './subscriptions.ts';
+export * from './usage.ts';
+export * as schema from './schema.ts';
+
+import type { Db } from './database.ts';
+import { UserRepository, SessionRepository } from './accounts.ts';
+import { AuditRepository } from './audit.ts';
+import { CatalogRepository } from './catalog.ts';
+import { KeyRepository } from './keys.ts';
+import { SettingsRepository } from './settings.ts';
+import { SubscriptionRepository } from './subscriptions.ts';
+import { UsageRepository } from './usage.ts';
+
+export type Repositories = ReturnType<typeof createRepositories>;
+
+export function createRepositories(db: Db) {
+  return {
+    users: new UserRepository(db),
+    sessions: new SessionRepository(db),
+    catalog: new CatalogRepository(db),
+    subscriptions: new SubscriptionRepository(db),
+    keys: new KeyRepository(db),
+    usage: new UsageRepository(db),
+    audit: new AuditRepository(db),
+    settings: new SettingsRepository(db),
+  };
+}

@@ -1,0 +1,100 @@
+import { and, desc, eq } from 'drizzle-orm';
+import type { KeyStatus, SubscriptionStatus } from '@tollgate/contracts';
+import type { ApiKey, Plan } from '@tollgate/core';
+import type { Db } from './database.ts';
+import { newId } from './ids.ts';
+import { apiKeys, plans, subscriptions } from './schema.ts';
+import { toPlanRecord } from './catalog.ts';
+
+type Row = typeof apiKeys.$inferSelect;
+const toKey = (row: Row): ApiKey => {
+  const { revokedAt: _revokedAt, ...rest } = row;
+  return { ...rest, status: row.status as KeyStatus };
+};
+
+export type NewApiKey = Omit<ApiKey, 'id' | 'status' | 'usageCount' | 'lastUsedAt' | 'createdAt' | 'updatedAt'>;
+
+export interface KeyWithPlan {
+  key: ApiKey;
+  plan: Plan;
+  /** null for sandbox keys, which need no subscription. */
+  subscriptionStatus: SubscriptionStatus | null;
+}
+
+export class KeyRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: NewApiKey): Promise<ApiKey> {
+    const [row] = await this.db.insert(apiKeys).values({ id: newId('apiKey'), ...input }).returning();
+    return toKey(row as Row);
+  }
+
+  async listByUser(userId: string): Promise<KeyWithPlan[]> {
+    return this.selectWithPlan(eq(apiKeys.userId, userId));
+  }
+
+  /** Owner-scoped when `userId` is given: another customer's key is simply not found. */
+  async findById(id: string, userId?: string): Promise<KeyWithPlan | null> {
+    const where = userId === undefined ? eq(apiKeys.id, id) : and(eq(apiKeys.id, id), eq(apiKeys.userId, userId));
+    const [found] = await this.selectWithPlan(where);
+    return found ?? null;
+  }
+
+  /** The gateway's cold path: everything needed to decide on a call, in one query. */
+  async findByHash(keyHash: string): Promise<KeyWithPlan | null> {
+    const [found] = await this.selectWithPlan(eq(apiKeys.keyHash, keyHash));
+    return found ?? null;
+  }
+
+  async update(
+    id: string,
+    change: Partial<Pick<ApiKey, 'label' | 'ipWhitelist' | 'metadata' | 'expiresAt' | 'scopes' | 'status'>>,
+  ): Promise<ApiKey | null> {
+    const [row] = await this.db
+      .update(apiKeys)
+      .set({ ...change, ...(change.status === 'revoked' ? { revokedAt: new Date() } : {}), updatedAt: new Date() })
+      .where(eq(apiKeys.id, id))
+      .returning();
+    return row ? toKey(row) : null;
+  }
+
+  /** Issues the replacement and revokes the old key in one transaction: never both live, never neither. */
+  async rotate(oldId: string, replacement: NewApiKey): Promise<ApiKey> {
+    return this.db.transaction(async (tx) => {
+      await tx
+        .update(apiKeys)
+        .set({ status: 'revoked', revokedAt: new Date(), updatedAt: new Date() })
+        .where(eq(apiKeys.id, oldId));
+      const [row] = await tx.insert(apiKeys).values({ id: newId('apiKey'), ...replacement }).returning();
+      return toKey(row as Row);
+    });
+  }
+
+  async hashesForPlan(planId: string): Promise<string[]> {
+    const rows = await this.db.select({ h: apiKeys.keyHash }).from(apiKeys).where(eq(apiKeys.planId, planId));
+    return rows.map((r) => r.h);
+  }
+
+  async hashesForSubscription(subscriptionId: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ h: apiKeys.keyHash })
+      .from(apiKeys)
+      .where(eq(apiKeys.subscriptionId, subscriptionId));
+    return rows.map((r) => r.h);
+  }
+
+  private async selectWithPlan(where: ReturnType<typeof eq> | undefined): Promise<KeyWithPlan[]> {
+    const rows = await this.db
+      .select({ key: apiKeys, plan: plans, subscriptionStatus: subscriptions.status })
+      .from(apiKeys)
+      .innerJoin(plans, eq(plans.id, apiKeys.planId))
+      .leftJoin(subscriptions, eq(subscriptions.id, apiKeys.subscriptionId))
+      .where(where)
+      .orderBy(desc(apiKeys.createdAt));
+    return rows.map((r) => ({
+      key: toKey(r.key),
+      plan: toPlanRecord(r.plan),
+      subscriptionStatus: (r.subscriptionStatus as SubscriptionStatus | null) ?? null,
+    }));
+  }
+}

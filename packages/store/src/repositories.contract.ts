@@ -1,0 +1,866 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SubscriptionStatus } from '@tollgate/contracts';
+import type { ApiKey, Plan, Product, ProductRoute, Subscription, UsageRecord, User } from '@tollgate/core';
+import { MIGRATIONS_FOLDER, openPglite, openPostgres, queryRows, type Database } from './database.ts';
+import { UniqueViolationError } from './errors.ts';
+import { createRepositories, type Repositories } from './index.ts';
+import type { NewApiKey } from './keys.ts';
+import type { NewPlan, NewProduct, NewRoute } from './catalog.ts';
+import { TEST_DATABASE_URL, type TestDatabase } from './testing.ts';
+
+/*
+ * One contract for the store, run unchanged against each adapter (PGlite, PostgreSQL), like
+ * hono's `src/router/common.case.test.ts`. Each adapter's suite opens its own database; each test
+ * makes its own users, products, plans and keys, so no test depends on another's data.
+ */
+
+const GENESIS = '0'.repeat(64);
+const MIGRATION_COUNT = (
+  JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+).entries.length;
+
+let counter = 0;
+/** Unique per call and per process: lower-case letters and digits. */
+const uid = () => `${(++counter).toString(36)}${randomUUID().slice(0, 8)}`;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const at = (iso: string) => new Date(iso);
+
+export function repositoryContract(name: string, open: () => Promise<Database>): void {
+  describe(name, () => {
+    let database: Database;
+    let repos: Repositories;
+
+    beforeAll(async () => {
+      database = await open();
+      repos = createRepositories(database.db);
+    });
+    afterAll(async () => {
+      await database?.close();
+    });
+
+    // ---------- factories ----------
+
+    const makeUser = (email = `user-${uid()}@example.test`): Promise<User> =>
+      repos.users.create({ email, passwordHash: `scrypt$${uid()}`, role: 'customer' });
+
+    const makeProduct = (change: Partial<NewProduct> = {}): Promise<Product> =>
+      repos.catalog.createProduct({
+        slug: `product-${uid()}`,
+        name: 'Meme Index',
+        description: null,
+        publicDocs: null,
+        category: 'analytics',
+        defaultPlan: null,
+        features: ['scores'],
+        currency: 'USD',
+        isActive: true,
+        ...change,
+      });
+
+    const makePlan = (productId: string, change: Partial<NewPlan> = {}): Promise<Plan> =>
+      repos.catalog.createPlan({
+        productId,
+        code: `plan-${uid()}`,
+        name: 'Starter',
+        description: null,
+        currency: 'USD',
+        monthlyFeeMinor: 0,
+        perCallFeeMicros: null,
+        rateLimitPerMinute: 60,
+        burst: 10,
+        rateLimitAlgorithm: 'token-bucket',
+        dailyCap: 1_000,
+        monthlyQuota: 10_000,
+        entitlements: ['memes:basic'],
+        limits: { historyDays: 7 },
+        isCustom: false,
+        isActive: true,
+        ...change,
+      });
+
+    const makeRoute = (productId: string, change: Partial<NewRoute> = {}): Promise<ProductRoute> =>
+      repos.catalog.createRoute({
+        productId,
+        method: 'GET',
+        path: `/v1/${uid()}/{id}`,
+        upstreamUrl: null,
+        entitlement: null,
+        costWeight: 1,
+        historyParam: null,
+        description: null,
+        isActive: true,
+        ...change,
+      });
+
+    const makeSubscription = (userId: string, planId: string, status: SubscriptionStatus = 'active'): Promise<Subscription> =>
+      repos.subscriptions.create({
+        userId,
+        planId,
+        status,
+        currentPeriodStart: at('2026-11-01T00:00:00Z'),
+        currentPeriodEnd: at('2026-12-01T00:00:00Z'),
+      });
+
+    const keyInput = (userId: string, planId: string, subscriptionId: string | null, change: Partial<NewApiKey> = {}): NewApiKey => ({
+      userId,
+      planId,
+      subscriptionId,
+      keyHash: sha256(`tg_live_${uid()}`),
+      displayPrefix: 'tg_live_',
+      lastFour: 'abcd',
+      label: 'production',
+      ipWhitelist: [],
+      scopes: [],
+      metadata: {},
+      isSandbox: false,
+      expiresAt: null,
+      ...change,
+    });
+
+    /** A customer with an active subscription to a fresh plan and one key on it. */
+    async function makeKeyOwner() {
+      const user = await makeUser();
+      const product = await makeProduct();
+      const plan = await makePlan(product.id);
+      const subscription = await makeSubscription(user.id, plan.id);
+      const key = await repos.keys.create(keyInput(user.id, plan.id, subscription.id));
+      return { user, product, plan, subscription, key };
+    }
+
+    const usage = (change: Partial<UsageRecord> & { createdAt: Date }): UsageRecord => ({
+      requestId: `req_${uid()}`,
+      apiKeyId: null,
+      userId: null,
+      productId: null,
+      routeId: null,
+      routePath: '/v1/memes',
+      path: '/v1/memes',
+      method: 'GET',
+      statusCode: 200,
+      errorCode: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencyMs: 0,
+      ip: '203.0.113.7',
+      isSandbox: false,
+      counted: true,
+      overage: false,
+      ...change,
+    });
+
+    const scalar = async (query: ReturnType<typeof sql>): Promise<number> => {
+      const [row] = await queryRows<{ n: string | number | bigint }>(database.db, query);
+      return Number(row?.n ?? 0);
+    };
+
+    const overageOf = (keyId: string, period: string) =>
+      scalar(sql`select coalesce(sum(overage), 0) as n from usage_counters where api_key_id = ${keyId} and period = ${period}`);
+
+    // ---------- migrations ----------
+
+    describe('migrations', () => {
+      it('are idempotent: a second open applies nothing twice and keeps the data', async () => {
+        if (database.kind === 'postgres') {
+          const schema = `t_mig_${uid()}`;
+          try {
+            // Two instances starting at once against a schema that does not exist yet.
+            const [a, b] = await Promise.all([
+              openPostgres({ url: TEST_DATABASE_URL, schema, poolSize: 2 }),
+              openPostgres({ url: TEST_DATABASE_URL, schema, poolSize: 2 }),
+            ]);
+            const email = `restart-${uid()}@example.test`;
+            try {
+              await createRepositories(a.db).users.create({ email, passwordHash: 'h', role: 'customer' });
+              expect((await createRepositories(b.db).users.findByEmail(email))?.email).toBe(email);
+              const applied = await queryRows<{ n: string }>(
+                a.db,
+                sql`select count(*) as n from ${sql.identifier(schema)}.${sql.identifier('__drizzle_migrations')}`,
+              );
+              expect(Number(applied[0]?.n)).toBe(MIGRATION_COUNT);
+            } finally {
+              await Promise.all([a.close(), b.close()]);
+            }
+            // A later restart on the migrated schema.
+            const c = await openPostgres({ url: TEST_DATABASE_URL, schema, poolSize: 2 });
+            try {
+              expect((await createRepositories(c.db).users.findCredentials(email.toUpperCase()))?.user.email).toBe(email);
+              const applied = await queryRows<{ n: string }>(
+                c.db,
+                sql`select count(*) as n from ${sql.identifier(schema)}.${sql.identifier('__drizzle_migrations')}`,
+              );
+              expect(Number(applied[0]?.n)).toBe(MIGRATION_COUNT);
+            } finally {
+              await c.close();
+            }
+          } finally {
+            const { default: pg } = await import('pg');
+            const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+            await client.connect();
+            await client.query(`drop schema if exists ${schema} cascade`);
+            await client.end();
+          }
+        } else {
+          const first = (await open()) as TestDatabase;
+          const dataDir = first.dataDir;
+          expect(dataDir, 'a PGlite test database has a folder').toBeTypeOf('string');
+          if (dataDir === undefined) return;
+          try {
+            const email = `restart-${uid()}@example.test`;
+            await createRepositories(first.db).users.create({ email, passwordHash: 'h', role: 'customer' });
+            await first.closeKeepingData();
+            const again = await openPglite({ dataDir });
+            try {
+              expect((await createRepositories(again.db).users.findCredentials(email))?.user.email).toBe(email);
+              const applied = await queryRows<{ n: string | number }>(
+                again.db,
+                sql`select count(*) as n from drizzle.__drizzle_migrations`,
+              );
+              expect(Number(applied[0]?.n)).toBe(MIGRATION_COUNT);
+            } finally {
+              await again.close();
+            }
+          } finally {
+            rmSync(dataDir, { recursive: true, force: true });
+          }
+        }
+      });
+    });
+
+    // ---------- users and sessions ----------
+
+    describe('users', () => {
+      it('creates a customer and finds it by id and by email in any case', async () => {
+        const email = `Mixed.${uid()}@Example.test`;
+        const user = await makeUser(email);
+        expect(user.id).toMatch(/^usr_/);
+        expect(user).toMatchObject({ email, role: 'customer' });
+        expect(user.createdAt).toBeInstanceOf(Date);
+        expect(await repos.users.findById(user.id)).toEqual(user);
+        expect(await repos.users.findByEmail(email.toLowerCase())).toEqual(user);
+        expect(await repos.users.findById('usr_missing')).toBeNull();
+      });
+
+      it('refuses a second account whose email differs only in case', async () => {
+        const email = `dup-${uid()}@example.test`;
+        await makeUser(email);
+        const error = await makeUser(email.toUpperCase()).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UniqueViolationError);
+        expect((error as UniqueViolationError).constraint).toBe('users_email_key');
+      });
+
+      it('findCredentials returns the password hash for the email in any case, null when unknown', async () => {
+        const email = `creds-${uid()}@example.test`;
+        const user = await repos.users.create({ email, passwordHash: 'scrypt$salt$hash', role: 'admin' });
+        const found = await repos.users.findCredentials(email.toUpperCase());
+        expect(found).toEqual({ user, passwordHash: 'scrypt$salt$hash' });
+        expect(found?.user.role).toBe('admin');
+        expect(await repos.users.findCredentials(`nobody-${uid()}@example.test`)).toBeNull();
+      });
+
+      it('update changes the role and the password hash', async () => {
+        const user = await makeUser();
+        const updated = await repos.users.update(user.id, { role: 'admin', passwordHash: 'new-hash' });
+        expect(updated?.role).toBe('admin');
+        expect((await repos.users.findCredentials(user.email))?.passwordHash).toBe('new-hash');
+        expect(await repos.users.update('usr_missing', { role: 'admin' })).toBeNull();
+      });
+    });
+
+    describe('sessions', () => {
+      it('finds the user of a live session and not of an expired one', async () => {
+        const user = await makeUser();
+        const live = sha256(uid());
+        const expired = sha256(uid());
+        const now = at('2026-11-23T10:00:00Z');
+        await repos.sessions.create(user.id, live, at('2026-11-24T10:00:00Z'));
+        await repos.sessions.create(user.id, expired, at('2026-11-23T09:59:59Z'));
+        expect((await repos.sessions.findUser(live, now))?.id).toBe(user.id);
+        expect(await repos.sessions.findUser(expired, now)).toBeNull();
+        // At the instant of expiry the session is already over.
+        expect(await repos.sessions.findUser(live, at('2026-11-24T10:00:00Z'))).toBeNull();
+        expect(await repos.sessions.findUser(sha256(uid()), now)).toBeNull();
+      });
+
+      it('delete ends a session (logout) and leaves the user\'s others', async () => {
+        const user = await makeUser();
+        const a = sha256(uid());
+        const b = sha256(uid());
+        const expires = at('2030-01-01T00:00:00Z');
+        await repos.sessions.create(user.id, a, expires);
+        await repos.sessions.create(user.id, b, expires);
+        await repos.sessions.delete(a);
+        const now = at('2026-11-23T10:00:00Z');
+        expect(await repos.sessions.findUser(a, now)).toBeNull();
+        expect((await repos.sessions.findUser(b, now))?.id).toBe(user.id);
+      });
+    });
+
+    // ---------- catalog ----------
+
+    describe('catalog', () => {
+      it('creates a product and finds it by id and by slug', async () => {
+        const product = await makeProduct({ description: 'Scores for memes', features: ['a', 'b'] });
+        expect(product.id).toMatch(/^prod_/);
+        expect(product).toMatchObject({ description: 'Scores for memes', features: ['a', 'b'], isActive: true });
+        expect(await repos.catalog.findProduct(product.id)).toEqual(product);
+        expect(await repos.catalog.findProduct(product.slug)).toEqual(product);
+        expect(await repos.catalog.findProduct(`missing-${uid()}`)).toBeNull();
+      });
+
+      it('refuses a duplicate slug', async () => {
+        const product = await makeProduct();
+        await expect(makeProduct({ slug: product.slug })).rejects.toBeInstanceOf(UniqueViolationError);
+      });
+
+      it('listProducts filters by category and active flag and pages with the full total', async () => {
+        const category = `cat-${uid()}`;
+        const made: Product[] = [];
+        for (let i = 0; i < 5; i++) made.push(await makeProduct({ category, isActive: i !== 2 }));
+        await makeProduct({ category: `other-${uid()}` });
+
+        const all = await repos.catalog.listProducts({ category, page: 1, limit: 50 });
+        expect(all.total).toBe(5);
+        expect(all.items.map((p) => p.id)).toEqual(made.map((p) => p.id));
+
+        const active = await repos.catalog.listProducts({ category, active: true, page: 1, limit: 50 });
+        expect(active.total).toBe(4);
+        expect(active.items.every((p) => p.isActive && p.category === category)).toBe(true);
+        const inactive = await repos.catalog.listProducts({ category, active: false, page: 1, limit: 50 });
+        expect(inactive.items.map((p) => p.id)).toEqual([made[2]?.id]);
+
+        const page1 = await repos.catalog.listProducts({ category, page: 1, limit: 2 });
+        const page2 = await repos.catalog.listProducts({ category, page: 2, limit: 2 });
+        const page3 = await repos.catalog.listProducts({ category, page: 3, limit: 2 });
+        expect([page1.total, page2.total, page3.total]).toEqual([5, 5, 5]);
+        expect([page1.items.length, page2.items.length, page3.items.length]).toEqual([2, 2, 1]);
+        expect([...page1.items, ...page2.items, ...page3.items].map((p) => p.id)).toEqual(made.map((p) => p.id));
+        const beyond = await repos.catalog.listProducts({ category, page: 4, limit: 2 });
+        expect(beyond).toEqual({ items: [], total: 5 });
+      });
+
+      it('updateProduct changes fields and returns null for an unknown id', async () => {
+        const product = await makeProduct();
+        const updated = await repos.catalog.updateProduct(product.id, { name: 'Renamed', isActive: false });
+        expect(updated).toMatchObject({ id: product.id, name: 'Renamed', isActive: false, slug: product.slug });
+        expect(await repos.catalog.updateProduct('prod_missing', { name: 'x' })).toBeNull();
+      });
+
+      it('finds a plan by id or by code, with its numbers and JSON fields intact', async () => {
+        const product = await makeProduct();
+        const plan = await makePlan(product.id, {
+          monthlyFeeMinor: 4_900,
+          perCallFeeMicros: 250,
+          monthlyQuota: 5_000_000_000,
+          dailyCap: null,
+          rateLimitAlgorithm: 'sliding-window',
+          entitlements: ['memes:full', 'sentiment'],
+          limits: { websocketChannels: 3, webhookEndpoints: null, historyDays: 30 },
+        });
+        expect(plan.id).toMatch(/^plan_/);
+        expect(await repos.catalog.findPlan(plan.id)).toEqual(plan);
+        const byCode = await repos.catalog.findPlan(plan.code);
+        expect(byCode).toEqual(plan);
+        expect(byCode).toMatchObject({
+          monthlyFeeMinor: 4_900,
+          perCallFeeMicros: 250,
+          monthlyQuota: 5_000_000_000,
+          dailyCap: null,
+          rateLimitAlgorithm: 'sliding-window',
+          entitlements: ['memes:full', 'sentiment'],
+          limits: { websocketChannels: 3, webhookEndpoints: null, historyDays: 30 },
+        });
+        expect(await repos.catalog.findPlan(`missing-${uid()}`)).toBeNull();
+      });
+
+      it('refuses a duplicate plan code', async () => {
+        const product = await makeProduct();
+        const plan = await makePlan(product.id);
+        await expect(makePlan(product.id, { code: plan.code })).rejects.toBeInstanceOf(UniqueViolationError);
+      });
+
+      it('listPlans filters by products and active flag', async () => {
+        const p1 = await makeProduct();
+        const p2 = await makeProduct();
+        const p3 = await makeProduct();
+        const a = await makePlan(p1.id);
+        const b = await makePlan(p1.id, { isActive: false });
+        const c = await makePlan(p2.id);
+        await makePlan(p3.id);
+
+        const both = await repos.catalog.listPlans({ productIds: [p1.id, p2.id] });
+        expect(new Set(both.map((p) => p.id))).toEqual(new Set([a.id, b.id, c.id]));
+        expect(both).toHaveLength(3);
+        const activeOnly = await repos.catalog.listPlans({ productIds: [p1.id, p2.id], activeOnly: true });
+        expect(new Set(activeOnly.map((p) => p.id))).toEqual(new Set([a.id, c.id]));
+        expect(await repos.catalog.listPlans({ productIds: [] })).toEqual([]);
+        const everything = await repos.catalog.listPlans();
+        expect(everything.map((p) => p.id)).toEqual(expect.arrayContaining([a.id, b.id, c.id]));
+        const everythingActive = await repos.catalog.listPlans({ activeOnly: true });
+        expect(everythingActive.some((p) => p.id === b.id)).toBe(false);
+      });
+
+      it('routes: one product owns a method and path; another method on the path is fine', async () => {
+        const p1 = await makeProduct();
+        const p2 = await makeProduct();
+        const route = await makeRoute(p1.id, { entitlement: 'memes:full', costWeight: 3, historyParam: 'from' });
+        expect(route.id).toMatch(/^rte_/);
+        expect(await repos.catalog.findRoute(route.id)).toEqual(route);
+        await expect(makeRoute(p2.id, { method: 'GET', path: route.path })).rejects.toBeInstanceOf(UniqueViolationError);
+        await expect(makeRoute(p1.id, { method: 'GET', path: route.path })).rejects.toBeInstanceOf(UniqueViolationError);
+        const post = await makeRoute(p2.id, { method: 'POST', path: route.path });
+        expect(post.path).toBe(route.path);
+
+        const inactive = await makeRoute(p1.id, { isActive: false });
+        const ofP1 = await repos.catalog.listRoutes({ productIds: [p1.id] });
+        expect(new Set(ofP1.map((r) => r.id))).toEqual(new Set([route.id, inactive.id]));
+        const activeOfP1 = await repos.catalog.listRoutes({ productIds: [p1.id], activeOnly: true });
+        expect(activeOfP1.map((r) => r.id)).toEqual([route.id]);
+        expect(await repos.catalog.listRoutes({ productIds: [] })).toEqual([]);
+        expect((await repos.catalog.updateRoute(route.id, { costWeight: 5 }))?.costWeight).toBe(5);
+      });
+    });
+
+    // ---------- subscriptions ----------
+
+    describe('subscriptions', () => {
+      it('allows one live subscription per customer and plan, and a new one once it is cancelled', async () => {
+        const user = await makeUser();
+        const product = await makeProduct();
+        const plan = await makePlan(product.id);
+        const first = await makeSubscription(user.id, plan.id);
+        expect(first.id).toMatch(/^sub_/);
+        await expect(makeSubscription(user.id, plan.id)).rejects.toBeInstanceOf(UniqueViolationError);
+        // past_due is still live
+        await repos.subscriptions.setStatus(first.id, 'past_due');
+        await expect(makeSubscription(user.id, plan.id, 'active')).rejects.toBeInstanceOf(UniqueViolationError);
+        expect((await repos.subscriptions.findLive(user.id, plan.id))?.id).toBe(first.id);
+
+        const cancelled = await repos.subscriptions.setStatus(first.id, 'cancelled');
+        expect(cancelled?.status).toBe('cancelled');
+        expect(await repos.subscriptions.findLive(user.id, plan.id)).toBeNull();
+        const second = await makeSubscription(user.id, plan.id);
+        expect(second.id).not.toBe(first.id);
+        expect((await repos.subscriptions.findLive(user.id, plan.id))?.id).toBe(second.id);
+
+        // Another customer on the same plan is independent.
+        const other = await makeUser();
+        await expect(makeSubscription(other.id, plan.id)).resolves.toMatchObject({ userId: other.id, status: 'active' });
+      });
+
+      it('an expired subscription does not block a new one', async () => {
+        const user = await makeUser();
+        const plan = await makePlan((await makeProduct()).id);
+        const old = await makeSubscription(user.id, plan.id, 'expired');
+        const fresh = await makeSubscription(user.id, plan.id);
+        expect(fresh.id).not.toBe(old.id);
+      });
+
+      it('listByUser carries the plan code and product, newest first, and only the user\'s own', async () => {
+        const user = await makeUser();
+        const product = await makeProduct();
+        const a = await makePlan(product.id);
+        const b = await makePlan(product.id);
+        const subA = await makeSubscription(user.id, a.id);
+        const subB = await makeSubscription(user.id, b.id);
+        await makeSubscription((await makeUser()).id, a.id);
+
+        const list = await repos.subscriptions.listByUser(user.id);
+        expect(list.map((s) => s.id)).toEqual([subB.id, subA.id]);
+        expect(list[0]).toMatchObject({ planId: b.id, planCode: b.code, productId: product.id, status: 'active' });
+        expect(list[1]).toMatchObject({ planId: a.id, planCode: a.code, productId: product.id });
+        expect(await repos.subscriptions.findById(subA.id)).toEqual(subA);
+        expect(await repos.subscriptions.findById('sub_missing')).toBeNull();
+      });
+    });
+
+    // ---------- keys ----------
+
+    describe('keys', () => {
+      it('findByHash returns the key with its plan and subscription status', async () => {
+        const { user, plan, subscription, key } = await makeKeyOwner();
+        expect(key).toMatchObject({ userId: user.id, planId: plan.id, subscriptionId: subscription.id, status: 'active', usageCount: 0, lastUsedAt: null });
+        expect(key.id).toMatch(/^key_/);
+
+        const found = await repos.keys.findByHash(key.keyHash);
+        expect(found?.key).toEqual(key);
+        expect(found?.plan).toEqual(plan);
+        expect(found?.subscriptionStatus).toBe('active');
+
+        await repos.subscriptions.setStatus(subscription.id, 'past_due');
+        expect((await repos.keys.findByHash(key.keyHash))?.subscriptionStatus).toBe('past_due');
+        expect(await repos.keys.findByHash(sha256(uid()))).toBeNull();
+      });
+
+      it('a sandbox key without a subscription has a null subscription status', async () => {
+        const user = await makeUser();
+        const plan = await makePlan((await makeProduct()).id);
+        const key = await repos.keys.create(
+          keyInput(user.id, plan.id, null, {
+            isSandbox: true,
+            displayPrefix: 'tg_test_',
+            ipWhitelist: ['10.0.0.0/8'],
+            scopes: ['read'],
+            metadata: { team: 'data' },
+            expiresAt: at('2027-01-01T00:00:00Z'),
+          }),
+        );
+        const found = await repos.keys.findByHash(key.keyHash);
+        expect(found?.subscriptionStatus).toBeNull();
+        expect(found?.key).toMatchObject({
+          isSandbox: true,
+          ipWhitelist: ['10.0.0.0/8'],
+          scopes: ['read'],
+          metadata: { team: 'data' },
+          expiresAt: at('2027-01-01T00:00:00Z'),
+        });
+      });
+
+      it('findById is owner-scoped: another customer\'s key is not found', async () => {
+        const { user, key } = await makeKeyOwner();
+        const stranger = await makeUser();
+        expect((await repos.keys.findById(key.id, user.id))?.key.id).toBe(key.id);
+        expect(await repos.keys.findById(key.id, stranger.id)).toBeNull();
+        expect((await repos.keys.findById(key.id))?.key.id).toBe(key.id);
+        expect(await repos.keys.findById('key_missing')).toBeNull();
+        expect(await repos.keys.listByUser(stranger.id)).toEqual([]);
+        expect((await repos.keys.listByUser(user.id)).map((k) => k.key.id)).toEqual([key.id]);
+      });
+
+      it('update revokes a key and changes its label', async () => {
+        const { key } = await makeKeyOwner();
+        const revoked = await repos.keys.update(key.id, { status: 'revoked', label: 'old laptop' });
+        expect(revoked).toMatchObject({ id: key.id, status: 'revoked', label: 'old laptop' });
+        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('revoked');
+        expect(await repos.keys.update('key_missing', { status: 'revoked' })).toBeNull();
+      });
+
+      it('rotate revokes the old key and issues the new one', async () => {
+        const { user, plan, subscription, key } = await makeKeyOwner();
+        const replacement = await repos.keys.rotate(key.id, keyInput(user.id, plan.id, subscription.id, { label: 'rotated' }));
+        expect(replacement.id).not.toBe(key.id);
+        expect(replacement).toMatchObject({ status: 'active', label: 'rotated' });
+        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('revoked');
+        expect((await repos.keys.findByHash(replacement.keyHash))?.key.status).toBe('active');
+      });
+
+      it('a rotation that cannot issue the new key leaves the old one active', async () => {
+        const { user, plan, subscription, key } = await makeKeyOwner();
+        const taken = await repos.keys.create(keyInput(user.id, plan.id, subscription.id));
+        // The replacement's hash collides with an existing key: the insert fails, so must the revoke.
+        await expect(
+          repos.keys.rotate(key.id, keyInput(user.id, plan.id, subscription.id, { keyHash: taken.keyHash })),
+        ).rejects.toThrow();
+        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('active');
+        expect(await repos.keys.listByUser(user.id)).toHaveLength(2);
+      });
+
+      it('hashesForPlan and hashesForSubscription list every key of the plan or subscription', async () => {
+        const { user, plan, subscription, key } = await makeKeyOwner();
+        const second = await repos.keys.create(keyInput(user.id, plan.id, subscription.id));
+        const other = await makeUser();
+        const otherSub = await makeSubscription(other.id, plan.id);
+        const third = await repos.keys.create(keyInput(other.id, plan.id, otherSub.id));
+        await makeKeyOwner(); // a key on another plan
+
+        expect(new Set(await repos.keys.hashesForPlan(plan.id))).toEqual(new Set([key.keyHash, second.keyHash, third.keyHash]));
+        expect(await repos.keys.hashesForPlan(plan.id)).toHaveLength(3);
+        expect(new Set(await repos.keys.hashesForSubscription(subscription.id))).toEqual(new Set([key.keyHash, second.keyHash]));
+        expect(await repos.keys.hashesForSubscription(otherSub.id)).toEqual([third.keyHash]);
+        expect(await repos.keys.hashesForPlan('plan_missing')).toEqual([]);
+      });
+    });
+
+    // ---------- usage ----------
+
+    describe('usage', () => {
+      it('writeBatch stores every call and counts only admitted ones toward the day and month', async () => {
+        const { user, product, key } = await makeKeyOwner();
+        const { key: otherKey } = await makeKeyOwner();
+        const tag = `req_batch_${uid()}_`;
+        const day1 = Date.UTC(2026, 10, 23, 10, 0, 0); // 2026-11-23
+        const day2 = Date.UTC(2026, 10, 24, 9, 0, 0); // 2026-11-24
+        const dec1 = Date.UTC(2026, 11, 1, 0, 0, 0); // 2026-12-01
+
+        const records: UsageRecord[] = [];
+        const expected = { d1: 0, d2: 0, dec: 0, overNov: 0, overD1: 0, refused: 0, other: 0, otherD1: 0, otherNov: 0, noKey: 0 };
+        let last = 0;
+        for (let i = 0; i < 2_500; i++) {
+          const base = i < 1_500 ? day1 : i < 2_000 ? day2 : dec1;
+          const createdAtMs = base + (i % 600) * 1_000;
+          if (i % 97 === 0) {
+            // a malformed key: no key id, never counted
+            records.push(usage({ requestId: `${tag}${i}`, createdAt: new Date(createdAtMs), statusCode: 401, counted: false }));
+            expected.noKey++;
+            continue;
+          }
+          if (i % 89 === 0) {
+            records.push(usage({ requestId: `${tag}${i}`, apiKeyId: otherKey.id, createdAt: new Date(createdAtMs) }));
+            expected.other++;
+            if (base === day1) expected.otherD1++;
+            if (base !== dec1) expected.otherNov++;
+            continue;
+          }
+          const refused = i % 5 === 0;
+          const overage = !refused && i % 7 === 0;
+          records.push(
+            usage({
+              requestId: `${tag}${i}`,
+              apiKeyId: key.id,
+              userId: user.id,
+              productId: product.id,
+              createdAt: new Date(createdAtMs),
+              statusCode: refused ? 429 : 200,
+              errorCode: refused ? 'rate_limit_exceeded' : null,
+              counted: !refused,
+              overage,
+            }),
+          );
+          last = Math.max(last, createdAtMs);
+          if (refused) {
+            expected.refused++;
+            continue;
+          }
+          if (base === day1) expected.d1++;
+          else if (base === day2) expected.d2++;
+          else expected.dec++;
+          if (overage && base !== dec1) expected.overNov++;
+          if (overage && base === day1) expected.overD1++;
+        }
+        expect(expected.refused).toBeGreaterThan(0);
+        expect(expected.overNov).toBeGreaterThan(0);
+
+        await repos.usage.writeBatch(records);
+
+        expect(await scalar(sql`select count(*) as n from api_usage where request_id like ${`${tag}%`}`)).toBe(2_500);
+        expect(await scalar(sql`select count(*) as n from api_usage where api_key_id = ${key.id}`)).toBe(
+          2_500 - expected.noKey - expected.other,
+        );
+        expect(await repos.usage.counts(key.id, day1)).toEqual({ day: expected.d1, month: expected.d1 + expected.d2 });
+        expect(await repos.usage.counts(key.id, day2 + 3_600_000)).toEqual({ day: expected.d2, month: expected.d1 + expected.d2 });
+        expect(await repos.usage.counts(key.id, dec1)).toEqual({ day: expected.dec, month: expected.dec });
+        expect(await repos.usage.counts(key.id, Date.UTC(2026, 10, 25))).toEqual({ day: 0, month: expected.d1 + expected.d2 });
+        expect(expected.otherD1).toBeGreaterThan(0);
+        expect(await repos.usage.counts(otherKey.id, day1)).toEqual({ day: expected.otherD1, month: expected.otherNov });
+        expect(await overageOf(key.id, 'month:2026-11')).toBe(expected.overNov);
+        expect(await overageOf(key.id, 'day:2026-11-23')).toBe(expected.overD1);
+
+        const stored = await repos.keys.findById(key.id);
+        expect(stored?.key.usageCount).toBe(2_500 - expected.noKey - expected.other);
+        expect(stored?.key.lastUsedAt?.getTime()).toBe(last);
+        expect((await repos.keys.findById(otherKey.id))?.key.usageCount).toBe(expected.other);
+
+        // A second batch adds to the counts; older calls do not move last use back.
+        await repos.usage.writeBatch([
+          usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 1_000) }),
+          usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 2_000), overage: true }),
+          usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 3_000), counted: false, statusCode: 429 }),
+        ]);
+        expect(await repos.usage.counts(key.id, day1)).toEqual({ day: expected.d1 + 2, month: expected.d1 + expected.d2 + 2 });
+        expect(await overageOf(key.id, 'month:2026-11')).toBe(expected.overNov + 1);
+        const after = await repos.keys.findById(key.id);
+        expect(after?.key.usageCount).toBe(2_500 - expected.noKey - expected.other + 3);
+        expect(after?.key.lastUsedAt?.getTime()).toBe(last);
+      });
+
+      it('an empty batch writes nothing', async () => {
+        const { key } = await makeKeyOwner();
+        await repos.usage.writeBatch([]);
+        expect(await repos.usage.counts(key.id, Date.UTC(2026, 10, 23))).toEqual({ day: 0, month: 0 });
+      });
+
+      it('concurrent batches lose no counts', async () => {
+        // Gateway instances flushing at once, each batch meeting the keys and days in its own
+        // order; several rounds, since an interleaving that goes wrong need not happen every time.
+        const owners = await Promise.all(Array.from({ length: 4 }, () => makeKeyOwner()));
+        const days = Array.from({ length: 8 }, (_, d) => Date.UTC(2026, 10, 1 + d, 12, 0, 0));
+        const combos = owners.flatMap((owner) => days.map((day) => ({ owner, day })));
+        const rounds = 30;
+        const perCombo = 2;
+        for (let round = 0; round < rounds; round++) {
+          const batches = Array.from({ length: 5 }, (_, b) => {
+            const order = b % 2 === 0 ? combos : [...combos].reverse();
+            return order.flatMap(({ owner, day }) =>
+              Array.from({ length: perCombo }, (_, i) =>
+                usage({ apiKeyId: owner.key.id, userId: owner.user.id, createdAt: new Date(day + round * 10_000 + b * 1_000 + i), overage: i === 0 }),
+              ),
+            );
+          });
+          await Promise.all(batches.map((batch) => repos.usage.writeBatch(batch)));
+        }
+
+        const perDay = rounds * 5 * perCombo;
+        for (const owner of owners) {
+          for (const day of days) expect(await repos.usage.counts(owner.key.id, day)).toEqual({ day: perDay, month: perDay * days.length });
+          expect((await repos.keys.findById(owner.key.id))?.key.usageCount).toBe(perDay * days.length);
+          expect(await overageOf(owner.key.id, 'month:2026-11')).toBe(rounds * 5 * days.length);
+        }
+        expect(await scalar(sql`select count(*) as n from api_usage where user_id = ${owners[0]?.user.id ?? ''}`)).toBe(perDay * days.length);
+      });
+
+      describe('stats', () => {
+        const start = at('2026-11-23T00:00:00Z');
+        const end = at('2026-12-03T00:00:00Z');
+
+        /** One customer's calls across two keys and products, another customer's call, calls outside the window. */
+        async function seed() {
+          const user = await makeUser();
+          const p1 = await makeProduct();
+          const p2 = await makeProduct();
+          const plan1 = await makePlan(p1.id);
+          const plan2 = await makePlan(p2.id);
+          const k1 = await repos.keys.create(keyInput(user.id, plan1.id, null));
+          const k2 = await repos.keys.create(keyInput(user.id, plan2.id, null));
+          const other = await makeUser();
+          const k3 = await repos.keys.create(keyInput(other.id, plan1.id, null));
+          const mine = { userId: user.id, apiKeyId: k1.id, productId: p1.id };
+          const price = { routePath: '/v1/tokens/{mint}/price' };
+          await repos.usage.writeBatch([
+            usage({ ...mine, createdAt: at('2026-11-23T00:00:00Z'), latencyMs: 40 }),
+            usage({ ...mine, createdAt: at('2026-11-23T10:05:00Z'), latencyMs: 10, bytesIn: 10, bytesOut: 100 }),
+            usage({ ...mine, createdAt: at('2026-11-23T10:55:00Z'), latencyMs: 20, bytesIn: 10, bytesOut: 100 }),
+            usage({ ...mine, ...price, path: '/v1/tokens/abc/price', createdAt: at('2026-11-23T11:10:00Z'), statusCode: 429, latencyMs: 1, bytesOut: 50, counted: false }),
+            usage({ ...mine, ...price, path: '/v1/tokens/def/price', createdAt: at('2026-11-24T00:30:00Z'), latencyMs: 30, bytesOut: 200 }),
+            usage({ userId: user.id, apiKeyId: k2.id, productId: p2.id, routePath: null, path: '/v2/unknown', createdAt: at('2026-12-02T08:00:00Z'), statusCode: 404, latencyMs: 5, bytesOut: 20 }),
+            // outside the window: just before the start, and exactly at the (exclusive) end
+            usage({ ...mine, createdAt: at('2026-11-22T23:59:59.999Z'), latencyMs: 999 }),
+            usage({ ...mine, createdAt: at('2026-12-03T00:00:00Z'), latencyMs: 999 }),
+            // another customer, same product
+            usage({ userId: other.id, apiKeyId: k3.id, productId: p1.id, createdAt: at('2026-11-23T10:30:00Z'), statusCode: 500, latencyMs: 100, bytesOut: 10 }),
+          ]);
+          return { user, p1, p2, k1, k2, k3 };
+        }
+
+        it('totals, error rate, latency, top endpoints, hourly buckets and statuses of one customer', async () => {
+          const { user } = await seed();
+          const stats = await repos.usage.stats({ userId: user.id, start, end, groupBy: 'hour' });
+          expect(stats).toEqual({
+            totalRequests: 6,
+            totalBandwidth: 490,
+            averageLatency: 17.67,
+            errorRate: 33.33,
+            topEndpoints: [
+              { path: '/v1/memes', count: 3 },
+              { path: '/v1/tokens/{mint}/price', count: 2 },
+              { path: '/v2/unknown', count: 1 },
+            ],
+            requestsByHour: [
+              { hour: '2026-11-23T00:00:00Z', count: 1 },
+              { hour: '2026-11-23T10:00:00Z', count: 2 },
+              { hour: '2026-11-23T11:00:00Z', count: 1 },
+              { hour: '2026-11-24T00:00:00Z', count: 1 },
+              { hour: '2026-12-02T08:00:00Z', count: 1 },
+            ],
+            statusCodeDistribution: { '200': 4, '404': 1, '429': 1 },
+          });
+        });
+
+        it('groups by UTC day and month', async () => {
+          const { user } = await seed();
+          const byDay = await repos.usage.stats({ userId: user.id, start, end, groupBy: 'day' });
+          expect(byDay.requestsByHour).toEqual([
+            { hour: '2026-11-23T00:00:00Z', count: 4 },
+            { hour: '2026-11-24T00:00:00Z', count: 1 },
+            { hour: '2026-12-02T00:00:00Z', count: 1 },
+          ]);
+          const byMonth = await repos.usage.stats({ userId: user.id, start, end, groupBy: 'month' });
+          expect(byMonth.requestsByHour).toEqual([
+            { hour: '2026-11-01T00:00:00Z', count: 5 },
+            { hour: '2026-12-01T00:00:00Z', count: 1 },
+          ]);
+          expect(byMonth.totalRequests).toBe(6);
+        });
+
+        it('filters by key, by product and by time window', async () => {
+          const { user, p1, p2, k2, k3 } = await seed();
+          const byKey = await repos.usage.stats({ apiKeyId: k2.id, start, end, groupBy: 'hour' });
+          expect(byKey).toMatchObject({ totalRequests: 1, errorRate: 100, averageLatency: 5, statusCodeDistribution: { '404': 1 } });
+          expect(byKey.topEndpoints).toEqual([{ path: '/v2/unknown', count: 1 }]);
+
+          // Without a user: every customer's calls to the product (an admin's view).
+          const byProduct = await repos.usage.stats({ productId: p1.id, start, end, groupBy: 'hour' });
+          expect(byProduct.totalRequests).toBe(6);
+          expect(byProduct.statusCodeDistribution).toEqual({ '200': 4, '429': 1, '500': 1 });
+          expect(byProduct.requestsByHour).toContainEqual({ hour: '2026-11-23T10:00:00Z', count: 3 });
+
+          // A customer sees only their own calls, even to a shared product or with another's key.
+          expect((await repos.usage.stats({ userId: user.id, productId: p1.id, start, end, groupBy: 'hour' })).totalRequests).toBe(5);
+          expect((await repos.usage.stats({ userId: user.id, productId: p2.id, start, end, groupBy: 'hour' })).totalRequests).toBe(1);
+          expect((await repos.usage.stats({ userId: user.id, apiKeyId: k3.id, start, end, groupBy: 'hour' })).totalRequests).toBe(0);
+
+          const window = await repos.usage.stats({
+            userId: user.id,
+            start: at('2026-11-23T10:00:00Z'),
+            end: at('2026-11-23T11:00:00Z'),
+            groupBy: 'hour',
+          });
+          expect(window).toMatchObject({ totalRequests: 2, totalBandwidth: 220, averageLatency: 15, errorRate: 0 });
+          expect(window.requestsByHour).toEqual([{ hour: '2026-11-23T10:00:00Z', count: 2 }]);
+        });
+
+        it('is all zeros for a customer without calls', async () => {
+          const user = await makeUser();
+          expect(await repos.usage.stats({ userId: user.id, start, end, groupBy: 'day' })).toEqual({
+            totalRequests: 0,
+            totalBandwidth: 0,
+            averageLatency: 0,
+            errorRate: 0,
+            topEndpoints: [],
+            requestsByHour: [],
+            statusCodeDistribution: {},
+          });
+        });
+      });
+    });
+
+    // ---------- audit and settings ----------
+
+    describe('audit', () => {
+      it('chains every event to the one before it, from a genesis of 64 zeros, even when appended concurrently', async () => {
+        const actor = await makeUser();
+        const resourceId = `key_${uid()}`;
+        await repos.audit.append({ actorId: actor.id, action: 'key.created', resourceType: 'api_key', resourceId, data: { label: 'x' } });
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            repos.audit.append({ actorId: i % 2 ? null : actor.id, action: 'key.updated', resourceType: 'api_key', resourceId, data: { i } }),
+          ),
+        );
+        const rows = (await repos.audit.list(100_000)).reverse(); // oldest first
+        const mine = rows.filter((r) => r.resourceId === resourceId);
+        expect(mine).toHaveLength(21);
+        expect(mine[0]).toMatchObject({ action: 'key.created', actorId: actor.id, data: { label: 'x' } });
+        expect(new Set(mine.slice(1).map((r) => (r.data as { i: number }).i))).toEqual(new Set(Array.from({ length: 20 }, (_, i) => i)));
+
+        expect(rows[0]?.prevHash).toBe(GENESIS);
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i];
+          expect(row?.hash).toMatch(/^[0-9a-f]{64}$/);
+          if (i > 0) expect(row?.prevHash, `row ${row?.seq} follows row ${rows[i - 1]?.seq}`).toBe(rows[i - 1]?.hash);
+        }
+        expect(new Set(rows.map((r) => r.hash)).size).toBe(rows.length);
+      });
+    });
+
+    describe('settings', () => {
+      it('setIfAbsent sets a key once and then reports it taken', async () => {
+        const key = `demo-seeded-${uid()}`;
+        expect(await repos.settings.get(key)).toBeUndefined();
+        expect(await repos.settings.setIfAbsent(key, { at: 1 })).toBe(true);
+        expect(await repos.settings.setIfAbsent(key, { at: 2 })).toBe(false);
+        expect(await repos.settings.get(key)).toEqual({ at: 1 });
+        await repos.settings.set(key, { at: 3 });
+        expect(await repos.settings.get(key)).toEqual({ at: 3 });
+      });
+
+      it('of concurrent setIfAbsent calls exactly one wins', async () => {
+        const key = `leader-${uid()}`;
+        const results = await Promise.all(Array.from({ length: 5 }, (_, i) => repos.settings.setIfAbsent(key, i)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await repos.settings.get(key)).toBe(results.indexOf(true));
+      });
+    });
+  });
+}

@@ -1,0 +1,207 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import type { PlanLimits } from '@tollgate/contracts';
+
+/*
+ * One schema for PGlite and PostgreSQL 15. IDs are prefixed text generated in code (PGlite's
+ * PostgreSQL 18 has uuidv7(), 15 does not). Money: `*_minor` bigint in minor units, per-call
+ * fees in micro-units. bigints are read as JS numbers (mode 'number'): counts stay far below 2^53.
+ */
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  email: text('email').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  role: text('role').notNull().default('customer'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [uniqueIndex('users_email_key').on(sql`lower(${t.email})`)]);
+
+export const sessions = pgTable('sessions', {
+  id: text('id').primaryKey(),
+  tokenHash: text('token_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  expiresAt: tstz('expires_at').notNull(),
+  createdAt: createdAt(),
+}, (t) => [uniqueIndex('sessions_token_hash_key').on(t.tokenHash), index('sessions_user_id_idx').on(t.userId)]);
+
+export const products = pgTable('products', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull(),
+  name: text('name').notNull(),
+  description: text('description'),
+  publicDocs: text('public_docs'),
+  category: text('category').notNull(),
+  defaultPlan: text('default_plan'),
+  features: jsonb('features').$type<string[]>().notNull().default([]),
+  currency: text('currency').notNull(),
+  isActive: boolean('is_active').notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [
+  uniqueIndex('products_slug_key').on(t.slug),
+  index('products_category_idx').on(t.category),
+  index('products_is_active_idx').on(t.isActive),
+]);
+
+export const productRoutes = pgTable('product_routes', {
+  id: text('id').primaryKey(),
+  productId: text('product_id').notNull().references(() => products.id),
+  method: text('method').notNull(),
+  path: text('path').notNull(),
+  upstreamUrl: text('upstream_url'),
+  entitlement: text('entitlement'),
+  costWeight: integer('cost_weight').notNull().default(1),
+  /** Query parameter holding the start of a history request (`from`): the plan's historyDays bounds it. */
+  historyParam: text('history_param'),
+  description: text('description'),
+  isActive: boolean('is_active').notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [
+  // The gateway's path space is global: one method + path belongs to exactly one product.
+  uniqueIndex('product_routes_method_path_key').on(t.method, t.path),
+  index('product_routes_product_id_idx').on(t.productId),
+]);
+
+export const plans = pgTable('plans', {
+  id: text('id').primaryKey(),
+  productId: text('product_id').notNull().references(() => products.id),
+  code: text('code').notNull(),
+  name: text('name').notNull(),
+  description: text('description'),
+  currency: text('currency').notNull(),
+  monthlyFeeMinor: bigint('monthly_fee_minor', { mode: 'number' }),
+  perCallFeeMicros: bigint('per_call_fee_micros', { mode: 'number' }),
+  rateLimitPerMinute: integer('rate_limit_per_minute').notNull(),
+  burst: integer('burst').notNull(),
+  rateLimitAlgorithm: text('rate_limit_algorithm').notNull().default('token-bucket'),
+  dailyCap: integer('daily_cap'),
+  monthlyQuota: bigint('monthly_quota', { mode: 'number' }),
+  entitlements: jsonb('entitlements').$type<string[]>().notNull().default([]),
+  limits: jsonb('limits').$type<PlanLimits>().notNull().default({}),
+  isCustom: boolean('is_custom').notNull().default(false),
+  isActive: boolean('is_active').notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [uniqueIndex('plans_code_key').on(t.code), index('plans_product_id_idx').on(t.productId)]);
+
+export const subscriptions = pgTable('subscriptions', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id),
+  planId: text('plan_id').notNull().references(() => plans.id),
+  status: text('status').notNull(),
+  currentPeriodStart: tstz('current_period_start').notNull(),
+  currentPeriodEnd: tstz('current_period_end').notNull(),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [
+  // One live subscription per customer and plan; ended ones stay for history.
+  uniqueIndex('subscriptions_live_key')
+    .on(t.userId, t.planId)
+    .where(sql`status not in ('cancelled', 'expired')`),
+  index('subscriptions_plan_id_idx').on(t.planId),
+]);
+
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id),
+  planId: text('plan_id').notNull().references(() => plans.id),
+  subscriptionId: text('subscription_id').references(() => subscriptions.id),
+  keyHash: text('key_hash').notNull(),
+  displayPrefix: text('display_prefix').notNull(),
+  lastFour: text('last_four').notNull(),
+  label: text('label'),
+  ipWhitelist: jsonb('ip_whitelist').$type<string[]>().notNull().default([]),
+  scopes: jsonb('scopes').$type<string[]>().notNull().default([]),
+  metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+  isSandbox: boolean('is_sandbox').notNull().default(false),
+  status: text('status').notNull().default('active'),
+  usageCount: bigint('usage_count', { mode: 'number' }).notNull().default(0),
+  lastUsedAt: tstz('last_used_at'),
+  expiresAt: tstz('expires_at'),
+  revokedAt: tstz('revoked_at'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [
+  uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+  index('api_keys_user_id_idx').on(t.userId),
+  index('api_keys_plan_id_idx').on(t.planId),
+  index('api_keys_subscription_id_idx').on(t.subscriptionId),
+  index('api_keys_status_idx').on(t.status),
+]);
+
+/** One row per gateway call, refused ones included. Written in batches by the usage writer. */
+export const apiUsage = pgTable('api_usage', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  requestId: text('request_id').notNull(),
+  apiKeyId: text('api_key_id'),
+  userId: text('user_id'),
+  productId: text('product_id'),
+  routeId: text('route_id'),
+  /** The route's pattern (`/v1/tokens/{mint}/price`), so analytics group calls by endpoint. */
+  routePath: text('route_path'),
+  path: text('path').notNull(),
+  method: text('method').notNull(),
+  statusCode: integer('status_code').notNull(),
+  errorCode: text('error_code'),
+  bytesIn: integer('bytes_in').notNull().default(0),
+  bytesOut: integer('bytes_out').notNull().default(0),
+  latencyMs: integer('latency_ms').notNull().default(0),
+  ip: text('ip'),
+  isSandbox: boolean('is_sandbox').notNull().default(false),
+  createdAt: tstz('created_at').notNull(),
+}, (t) => [
+  index('api_usage_key_id_created_idx').on(t.apiKeyId, t.createdAt),
+  index('api_usage_product_id_created_idx').on(t.productId, t.createdAt),
+  index('api_usage_user_id_created_idx').on(t.userId, t.createdAt),
+]);
+
+/**
+ * The counts that enforce daily caps and monthly quotas (and later bill overage): admitted calls
+ * per key and period (`day` 2026-11-23, `month` 2026-11). Persisted so a restart does not reset them.
+ */
+export const usageCounters = pgTable('usage_counters', {
+  apiKeyId: text('api_key_id').notNull(),
+  period: text('period').notNull(),
+  count: bigint('count', { mode: 'number' }).notNull().default(0),
+  overage: bigint('overage', { mode: 'number' }).notNull().default(0),
+  updatedAt: updatedAt(),
+}, (t) => [primaryKey({ columns: [t.apiKeyId, t.period] })]);
+
+/** Append-only; each row carries the hash of the one before, so tampering shows. */
+export const auditEvents = pgTable('audit_events', {
+  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+  id: text('id').notNull(),
+  actorId: text('actor_id'),
+  action: text('action').notNull(),
+  resourceType: text('resource_type').notNull(),
+  resourceId: text('resource_id'),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+  prevHash: text('prev_hash').notNull(),
+  hash: text('hash').notNull(),
+  createdAt: createdAt(),
+}, (t) => [index('audit_events_resource_idx').on(t.resourceType, t.resourceId)]);
+
+/** Instance-wide settings, e.g. whether the demo catalog was seeded. */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: updatedAt(),
+});
