@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHistoryWindow, limitsFor, routeAccess, SANDBOX_CAP } from './access.ts';
+import { checkHistoryWindow, limitsFor, parseTimestampMs, routeAccess, SANDBOX_CAP } from './access.ts';
 import type { Plan } from './domain.ts';
 import { majorToMicros, majorToMinor, MICROS_PER_MAJOR, microsToMajor, minorDigits, minorToMajor, roundHalfUp } from './money.ts';
 import { dayPeriod, decideQuota, monthPeriod, monthStartMs, nextDayStartMs, nextMonthStartMs, type QuotaPolicy } from './quota.ts';
@@ -312,5 +312,15 @@ describe('money', () => {
     expect(microsToMajor(400)).toBe(0.0004);
     expect(majorToMicros(0.5)).toBe(500_000);
     expect(majorToMicros(0.1 + 0.2)).toBe(300_000);
+  });
+});
+
+describe('parseTimestampMs', () => {
+  it('reads unix seconds, ISO with an offset, and ISO without one as UTC', () => {
+    expect(parseTimestampMs('1700000000')).toBe(1_700_000_000_000);
+    expect(parseTimestampMs('2026-11-23T10:00:00+02:00')).toBe(Date.UTC(2026, 10, 23, 8));
+    expect(parseTimestampMs('2026-11-23T10:00:00')).toBe(Date.UTC(2026, 10, 23, 10));
+    expect(parseTimestampMs('2026-11-23')).toBe(Date.UTC(2026, 10, 23));
+    expect(parseTimestampMs('yesterday')).toBeNaN();
   });
 });

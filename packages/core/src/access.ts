@@ -69,3 +69,13 @@ export function checkHistoryWindow(fromMs: number, historyDays: number | null | 
   if (fromMs < earliestMs - 60_000) return { ok: false, historyDays, earliestMs };
   return { ok: true };
 }
+
+/**
+ * A history bound as clients send it: unix seconds, or ISO-8601 (read as UTC when it has no
+ * offset, whatever the server's time zone). NaN when it is neither.
+ */
+export function parseTimestampMs(raw: string): number {
+  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  const withZone = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(raw) ? `${raw}Z` : raw;
+  return Date.parse(withZone);
+}

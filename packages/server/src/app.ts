@@ -1,0 +1,149 @@
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { HTTP_METHODS } from '@tollgate/contracts';
+import { KeyCache, MemoryAttemptLimiter } from '@tollgate/runtime';
+import { newId } from '@tollgate/store';
+import type { Config } from './config.ts';
+import type { Deps } from './deps.ts';
+import { createAuthGuards } from './http/authenticate.ts';
+import { registerErrorHandling, sendError } from './http/error-handler.ts';
+import { adminRoutes } from './http/routes/admin.ts';
+import { authRoutes } from './http/routes/auth.ts';
+import { catalogRoutes } from './http/routes/catalog.ts';
+import { healthRoutes } from './http/routes/health.ts';
+import { keyRoutes } from './http/routes/keys.ts';
+import { subscriptionRoutes } from './http/routes/subscriptions.ts';
+import { usageRoutes } from './http/routes/usage.ts';
+import type { App, RouteContext } from './http/routes/types.ts';
+import { createServices } from './services/index.ts';
+import { Forwarder } from './gateway/forwarder.ts';
+import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
+import { createGatewayHandler } from './gateway/pipeline.ts';
+import { RouteTable } from './gateway/route-table.ts';
+import { UsageWriter } from './gateway/usage-writer.ts';
+
+export interface BuildOptions {
+  config: Config;
+  deps: Deps;
+  /** Pino options, or false for silence (tests). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface Tollgate {
+  app: App;
+  usage: UsageWriter;
+  /** Re-reads the catalog's routes into the gateway. */
+  reloadRoutes(): Promise<void>;
+}
+
+/** Builds the whole product on the given adapters; `main.ts` listens, tests inject. */
+export async function buildApp({ config, deps, logger }: BuildOptions): Promise<Tollgate> {
+  const app = Fastify({
+    logger: logger ?? { level: config.logLevel },
+    // Per-request access logs would cost the gateway a third of its throughput; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    // A hop count N trusts the N proxies nearest to us.
+    trustProxy: typeof config.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (config.trustProxy as number)) : config.trustProxy,
+    requestIdHeader: false,
+    genReqId: () => newId('request'),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const { repos, bus, clock, admission } = deps;
+  let accepting = false;
+
+  app.decorateRequest('user', null);
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tollgate API',
+        version: '1.0.0',
+        description:
+          'Management API of Tollgate: catalog, accounts, subscriptions, API keys and usage. Data APIs are called with an API key (x-api-key header or api_key query parameter) at their own paths.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Session token from /api/v1/auth/login' },
+          session: { type: 'apiKey', in: 'cookie', name: 'tg_session' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  registerErrorHandling(app);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  // Gateway calls may carry any body; it is forwarded as it came.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'resource_not_found', `No route ${request.method} ${request.url.split('?')[0]}`));
+
+  const loginLimiter = new MemoryAttemptLimiter(config.authFailureBurst, config.authFailuresPerMinute);
+  const services = createServices({ repos, bus, clock, loginLimiter, sessionTtlMs: config.sessionTtlHours * 3_600_000, keyPrefix: config.keyPrefix });
+  const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
+
+  healthRoutes(app, {
+    databaseKind: deps.database.kind,
+    pingDatabase: () => deps.database.ping(),
+    usage: () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped }),
+    accepting: () => accepting,
+  });
+  authRoutes(app, context);
+  catalogRoutes(app, context);
+  subscriptionRoutes(app, context);
+  keyRoutes(app, context);
+  usageRoutes(app, context);
+  adminRoutes(app, context);
+
+  // ---- the gateway ----
+  const routes = new RouteTable();
+  const reloadRoutes = async () => {
+    const { items } = await repos.catalog.listProducts({ active: true, page: 1, limit: 10_000 });
+    routes.load(await repos.catalog.listRoutes({ productIds: items.map((p) => p.id), activeOnly: true }));
+  };
+  await reloadRoutes();
+  const unsubscribe = bus.subscribe((message) => {
+    if (message.topic === 'catalog.changed') reloadRoutes().catch((error) => app.log.error({ err: error }, 'route reload failed'));
+  });
+  const keyCache = new KeyCache<ResolvedKey>(bus);
+  const usage = new UsageWriter(repos.usage, app.log, { flushIntervalMs: config.usageFlushIntervalMs });
+  const forwarder = new Forwarder(config.upstreamTimeoutMs);
+  const gateway = createGatewayHandler({
+    routes,
+    keys: new KeyResolver(keyCache, repos, admission, clock),
+    admission,
+    usage,
+    forwarder,
+    authFailures: new MemoryAttemptLimiter(config.authFailureBurst, config.authFailuresPerMinute),
+    clock,
+    brand: config.keyPrefix,
+  });
+  app.route({ method: [...HTTP_METHODS], url: '/*', schema: { hide: true }, handler: gateway });
+
+  app.addHook('onReady', async () => {
+    usage.start();
+    accepting = true;
+  });
+  app.addHook('preClose', async () => {
+    accepting = false;
+  });
+  app.addHook('onClose', async () => {
+    unsubscribe();
+    keyCache.close();
+    await usage.stop();
+    await forwarder.close();
+  });
+
+  return { app, usage, reloadRoutes };
+}

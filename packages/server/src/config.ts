@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { isValidBrandPrefix } from '@tollgate/core';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  /** PostgreSQL schema to use instead of `public` (lets test suites share one server). */
+  databaseSchema: string | null;
+  redisUrl: string | null;
+  adminEmail: string | null;
+  adminPassword: string | null;
+  /** Brand of issued keys: `tg` gives `tg_live_…`. */
+  keyPrefix: string;
+  /** Proxies whose `X-Forwarded-For` is believed: false, true (any), a hop count, or addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
+  /** Bytes a request body may have. */
+  bodyLimit: number;
+  /** Seeds the two demo catalogs on first start. */
+  seedDemo: boolean;
+  logLevel: string;
+  /** Secure cookies need https; off for local http. */
+  cookieSecure: boolean;
+  sessionTtlHours: number;
+  usageFlushIntervalMs: number;
+  upstreamTimeoutMs: number;
+  /** Failed key authentications an IP may make at once, refilled per minute. */
+  authFailureBurst: number;
+  authFailuresPerMinute: number;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function trustProxy(raw: string | undefined): Config['trustProxy'] {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Reads the environment once; everything else receives a Config. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const keyPrefix = env.KEY_PREFIX || 'tg';
+  if (!isValidBrandPrefix(keyPrefix)) {
+    throw new ConfigError(`KEY_PREFIX must be 1-16 lowercase letters or digits starting with a letter, got "${keyPrefix}"`);
+  }
+  const adminEmail = env.ADMIN_EMAIL || null;
+  const adminPassword = env.ADMIN_PASSWORD || null;
+  if ((adminEmail === null) !== (adminPassword === null)) {
+    throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if (adminPassword !== null && adminPassword.length < 8) {
+    throw new ConfigError('ADMIN_PASSWORD must have at least 8 characters');
+  }
+  return {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    dataDir: path.resolve(env.DATA_DIR || './data'),
+    databaseUrl: env.DATABASE_URL || null,
+    databaseSchema: env.DATABASE_SCHEMA || null,
+    redisUrl: env.REDIS_URL || null,
+    adminEmail,
+    adminPassword,
+    keyPrefix,
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    bodyLimit: int(env, 'BODY_LIMIT', 1_048_576, 1024),
+    seedDemo: bool(env, 'SEED_DEMO', true),
+    logLevel: env.LOG_LEVEL || 'info',
+    cookieSecure: bool(env, 'COOKIE_SECURE', env.NODE_ENV === 'production'),
+    sessionTtlHours: int(env, 'SESSION_TTL_HOURS', 24 * 14, 1),
+    usageFlushIntervalMs: int(env, 'USAGE_FLUSH_INTERVAL_MS', 1000, 10, 60_000),
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 100),
+    authFailureBurst: int(env, 'AUTH_FAILURE_BURST', 20, 1),
+    authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 10, 1),
+  };
+}

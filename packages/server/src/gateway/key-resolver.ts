@@ -1,0 +1,95 @@
+import type { KeyStatus, SubscriptionStatus } from '@tollgate/contracts';
+import {
+  dayPeriod,
+  limitsFor,
+  monthPeriod,
+  parseAllowlist,
+  type AdmissionStore,
+  type Clock,
+  type KeyLimits,
+  type ParsedCidr,
+} from '@tollgate/core';
+import type { KeyCache } from '@tollgate/runtime';
+import type { Repositories } from '@tollgate/store';
+
+/** Everything the hot path needs about a key, parsed once when it enters the cache. */
+export interface ResolvedKey {
+  id: string;
+  userId: string;
+  planId: string;
+  planCode: string;
+  productId: string;
+  status: KeyStatus;
+  expiresAtMs: number | null;
+  isSandbox: boolean;
+  /** null for sandbox keys. */
+  subscriptionStatus: SubscriptionStatus | null;
+  allowlist: ParsedCidr[];
+  entitlements: ReadonlySet<string>;
+  /** Passed to upstreams as `X-Tollgate-Entitlements`. */
+  entitlementsHeader: string;
+  limits: KeyLimits;
+  historyDays: number | null;
+}
+
+/** Finds keys by sha256: from the cache when warm, from the store once when cold. */
+export class KeyResolver {
+  private readonly inflight = new Map<string, Promise<ResolvedKey | null>>();
+
+  constructor(
+    private readonly cache: KeyCache<ResolvedKey>,
+    private readonly repos: Repositories,
+    private readonly admission: AdmissionStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Synchronous on a warm key: `undefined` means "not cached, call `load`". */
+  cached(hash: string): ResolvedKey | null | undefined {
+    return this.cache.get(hash);
+  }
+
+  /** One store lookup per cold key, however many calls arrive for it at once. */
+  load(hash: string): Promise<ResolvedKey | null> {
+    let pending = this.inflight.get(hash);
+    if (!pending) {
+      pending = this.fetch(hash).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(hash: string): Promise<ResolvedKey | null> {
+    const found = await this.repos.keys.findByHash(hash);
+    if (!found) {
+      this.cache.set(hash, null);
+      return null;
+    }
+    const { key, plan, subscriptionStatus } = found;
+    if (!this.admission.hasCounts(key.id)) {
+      // This process has not counted for the key yet: continue from the persisted counts.
+      const now = this.clock.now();
+      const counts = await this.repos.usage.counts(key.id, now);
+      if (!this.admission.hasCounts(key.id)) {
+        this.admission.seedCounts(key.id, { day: dayPeriod(now), dayUsed: counts.day, month: monthPeriod(now), monthUsed: counts.month });
+      }
+    }
+    const resolved: ResolvedKey = {
+      id: key.id,
+      userId: key.userId,
+      planId: plan.id,
+      planCode: plan.code,
+      productId: plan.productId,
+      status: key.status,
+      expiresAtMs: key.expiresAt ? key.expiresAt.getTime() : null,
+      isSandbox: key.isSandbox,
+      subscriptionStatus: key.isSandbox ? null : subscriptionStatus,
+      allowlist: parseAllowlist(key.ipWhitelist),
+      entitlements: new Set(plan.entitlements),
+      entitlementsHeader: plan.entitlements.join(','),
+      limits: limitsFor(plan, key.isSandbox),
+      historyDays: plan.limits.historyDays ?? null,
+    };
+    this.cache.set(hash, resolved);
+    return resolved;
+  }
+}

@@ -1,0 +1,272 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '@tollgate/contracts';
+import {
+  checkHistoryWindow,
+  ipAllowed,
+  nextMonthStartMs,
+  nextDayStartMs,
+  parseTimestampMs,
+  parseApiKey,
+  retryAfterSeconds,
+  routeAccess,
+  type AdmissionStore,
+  type Clock,
+  type RateDecision,
+} from '@tollgate/core';
+import type { MemoryAttemptLimiter } from '@tollgate/runtime';
+import { sendError } from '../http/error-handler.ts';
+import { AppError } from '../http/app-error.ts';
+import { sha256Hex } from '../services/hash.ts';
+import { handleDemoRequest } from '../demo-upstream/index.ts';
+import type { Forwarder } from './forwarder.ts';
+import type { KeyResolver, ResolvedKey } from './key-resolver.ts';
+import type { MatchedRoute, RouteTable } from './route-table.ts';
+import type { UsageWriter } from './usage-writer.ts';
+
+export interface GatewayDeps {
+  routes: RouteTable;
+  keys: KeyResolver;
+  admission: AdmissionStore;
+  usage: UsageWriter;
+  forwarder: Forwarder;
+  authFailures: MemoryAttemptLimiter;
+  clock: Clock;
+  brand: string;
+}
+
+interface CallContext {
+  startedAt: number;
+  matched: MatchedRoute | null;
+  key: ResolvedKey | null;
+  counted: boolean;
+  overage: boolean;
+  errorCode: ErrorCode | null;
+}
+
+const KEY_STATUS_MESSAGE = {
+  revoked: 'This API key has been revoked',
+  suspended: 'This API key is suspended; contact the provider',
+  expired: 'This API key has expired',
+} as const;
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** The client's path and query for the upstream, without the `api_key` credential. */
+function upstreamPathAndQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1 || !url.includes('api_key=')) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  params.delete('api_key');
+  const rest = params.toString();
+  return url.slice(0, q) + (rest ? `?${rest}` : '');
+}
+
+function rateHeaders(reply: FastifyReply, rate: RateDecision): void {
+  reply.header('x-ratelimit-limit', rate.limit);
+  reply.header('x-ratelimit-remaining', rate.remaining);
+  reply.header('x-ratelimit-reset', Math.ceil(rate.resetAtMs / 1000));
+}
+
+function quotaHeaders(reply: FastifyReply, key: ResolvedKey, dayUsed: number, monthUsed: number, now: number): void {
+  const { dailyCap, monthlyQuota } = key.limits.quota;
+  if (monthlyQuota !== null) {
+    reply.header('x-quota-limit', monthlyQuota);
+    reply.header('x-quota-remaining', Math.max(0, monthlyQuota - monthUsed));
+    reply.header('x-quota-reset', Math.floor(nextMonthStartMs(now) / 1000));
+  }
+  if (dailyCap !== null) {
+    reply.header('x-daily-limit', dailyCap);
+    reply.header('x-daily-remaining', Math.max(0, dailyCap - dayUsed));
+    reply.header('x-daily-reset', Math.floor(nextDayStartMs(now) / 1000));
+  }
+}
+
+/**
+ * The hot path, in DESIGN.md's order: route, key (format and checksum before any lookup),
+ * status, IP allowlist, entitlement, rate limit + quota, forward, record. A warm key costs no
+ * database round trip: the cache answers and usage is recorded in a buffer.
+ */
+export function createGatewayHandler(deps: GatewayDeps) {
+  const { routes, keys, admission, usage, forwarder, authFailures, clock, brand } = deps;
+
+  function refuse(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    ctx: CallContext,
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): FastifyReply {
+    ctx.errorCode = code;
+    sendError(reply, code, message, details, headers);
+    record(request, reply, ctx);
+    return reply;
+  }
+
+  function record(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, bytesOut = 0): void {
+    const key = ctx.key;
+    usage.record({
+      requestId: String(request.id),
+      apiKeyId: key?.id ?? null,
+      userId: key?.userId ?? null,
+      productId: ctx.matched?.route.productId ?? null,
+      routeId: ctx.matched?.route.id ?? null,
+      routePath: ctx.matched?.route.path ?? null,
+      path: pathOf(request.url).slice(0, 500),
+      method: request.method,
+      statusCode: reply.statusCode,
+      errorCode: ctx.errorCode,
+      bytesIn: Number(request.headers['content-length'] ?? 0) || 0,
+      bytesOut,
+      latencyMs: Math.round(clock.now() - ctx.startedAt),
+      ip: request.ip,
+      isSandbox: key?.isSandbox ?? false,
+      createdAt: new Date(ctx.startedAt),
+      counted: ctx.counted,
+      overage: ctx.overage,
+    });
+  }
+
+  function authFailure(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, message: string, now: number) {
+    authFailures.recordFailure(request.ip, now);
+    return refuse(request, reply, ctx, 'invalid_api_key', message);
+  }
+
+  return async function gateway(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const now = clock.now();
+    const ctx: CallContext = { startedAt: now, matched: null, key: null, counted: false, overage: false, errorCode: null };
+    const matched = routes.match(request.method, pathOf(request.url));
+    if (!matched) {
+      const allowed = routes.allowedMethods(pathOf(request.url));
+      if (allowed.length > 0) {
+        return sendError(reply, 'method_not_allowed', `${pathOf(request.url)} answers ${allowed.join(', ')}, not ${request.method}`, { allowed }, { allow: allowed.join(', ') });
+      }
+      return sendError(reply, 'resource_not_found', `No API at ${request.method} ${pathOf(request.url)}`);
+    }
+    ctx.matched = matched;
+
+    const blockedMs = authFailures.blockedForMs(request.ip, now);
+    if (blockedMs > 0) {
+      const seconds = retryAfterSeconds(blockedMs);
+      return refuse(request, reply, ctx, 'rate_limit_exceeded', `Too many failed authentications from this address; retry in ${seconds} s`, { reason: 'failed_authentications', retryAfter: seconds }, { 'retry-after': String(seconds) });
+    }
+
+    const header = request.headers['x-api-key'];
+    const rawKey = typeof header === 'string' ? header : (request.query as Record<string, unknown> | undefined)?.api_key;
+    if (typeof rawKey !== 'string' || rawKey.length === 0) {
+      return refuse(request, reply, ctx, 'invalid_api_key', 'An API key is required: send it in the x-api-key header or the api_key query parameter');
+    }
+    if (!parseApiKey(rawKey, brand).ok) {
+      return authFailure(request, reply, ctx, 'The API key is malformed; check that it was copied whole', now);
+    }
+    const hash = sha256Hex(rawKey);
+    let key = keys.cached(hash);
+    if (key === undefined) key = await keys.load(hash);
+    if (key === null) return authFailure(request, reply, ctx, 'The API key is not valid', now);
+    ctx.key = key;
+
+    if (key.status !== 'active') return refuse(request, reply, ctx, 'invalid_api_key', KEY_STATUS_MESSAGE[key.status]);
+    if (key.expiresAtMs !== null && key.expiresAtMs <= now) return refuse(request, reply, ctx, 'invalid_api_key', KEY_STATUS_MESSAGE.expired);
+    if (key.subscriptionStatus !== null && key.subscriptionStatus !== 'active') {
+      return refuse(request, reply, ctx, 'payment_required', `The subscription behind this key is ${key.subscriptionStatus.replace('_', ' ')}; pay the open invoice to resume`, { subscriptionStatus: key.subscriptionStatus });
+    }
+    if (!ipAllowed(request.ip, key.allowlist)) {
+      return refuse(request, reply, ctx, 'ip_not_allowed', `Calls from ${request.ip} are not allowed for this key`, { ip: request.ip });
+    }
+    const access = routeAccess(matched.route, { productId: key.productId }, key.entitlements);
+    if (!access.ok) {
+      return refuse(
+        request,
+        reply,
+        ctx,
+        'insufficient_tier',
+        access.reason === 'other_product'
+          ? `This key's plan (${key.planCode}) is for another product`
+          : `This endpoint needs a plan with ${matched.route.entitlement}; ${key.planCode} does not include it`,
+        { plan: key.planCode, requiredEntitlement: matched.route.entitlement },
+      );
+    }
+    if (matched.route.historyParam !== null) {
+      const raw = (request.query as Record<string, unknown>)[matched.route.historyParam];
+      const fromMs = typeof raw === 'string' ? parseTimestampMs(raw) : NaN;
+      if (!Number.isNaN(fromMs)) {
+        const window = checkHistoryWindow(fromMs, key.historyDays, now);
+        if (!window.ok) {
+          return refuse(request, reply, ctx, 'insufficient_tier', `${key.planCode} includes ${window.historyDays} days of history; ${matched.route.historyParam} may not be before ${new Date(window.earliestMs).toISOString()}`, { plan: key.planCode, historyDays: window.historyDays, earliest: new Date(window.earliestMs).toISOString() });
+        }
+      }
+    }
+
+    const admitted = admission.admit(key.id, key.limits.rate, key.limits.quota, now);
+    rateHeaders(reply, admitted.rate);
+    if (admitted.outcome === 'rate_limited') {
+      const seconds = retryAfterSeconds(admitted.rate.retryAfterMs);
+      return refuse(request, reply, ctx, 'rate_limit_exceeded', `Rate limit of ${admitted.rate.limit} requests per minute exceeded; retry in ${seconds} s`, { limit: admitted.rate.limit, retryAfter: seconds, reset_at: new Date(now + admitted.rate.retryAfterMs).toISOString() }, { 'retry-after': String(seconds) });
+    }
+    if (admitted.outcome === 'quota_exceeded') {
+      const seconds = retryAfterSeconds(admitted.quota.resetAtMs - now);
+      return refuse(request, reply, ctx, 'quota_exceeded', admitted.quota.limit === 'daily' ? `Daily cap of ${admitted.quota.cap} calls reached` : `Monthly quota of ${admitted.quota.cap} calls reached`, { limit: admitted.quota.limit, cap: admitted.quota.cap, reset_at: new Date(admitted.quota.resetAtMs).toISOString() }, { 'retry-after': String(seconds) });
+    }
+    ctx.counted = true;
+    ctx.overage = admitted.overage;
+    quotaHeaders(reply, key, admitted.dayUsed, admitted.monthUsed, now);
+
+    const route = matched.route;
+    if (route.upstreamUrl === null) {
+      const demo = handleDemoRequest({
+        method: request.method,
+        routePath: route.path,
+        params: matched.params,
+        query: (request.query ?? {}) as Record<string, unknown>,
+        body: request.body,
+        entitlements: key.entitlements,
+        sandbox: key.isSandbox,
+        nowMs: now,
+      });
+      const body = addRequestId(demo.body, String(request.id));
+      const text = JSON.stringify(body);
+      reply.code(demo.statusCode).type('application/json; charset=utf-8');
+      record(request, reply, ctx, Buffer.byteLength(text));
+      return reply.send(text);
+    }
+
+    try {
+      const upstream = await forwarder.forward({
+        upstreamUrl: route.upstreamUrl,
+        method: request.method,
+        pathAndQuery: upstreamPathAndQuery(request.url),
+        headers: request.headers,
+        extraHeaders: {
+          'x-request-id': String(request.id),
+          'x-tollgate-key-id': key.id,
+          'x-tollgate-plan': key.planCode,
+          'x-tollgate-entitlements': key.entitlementsHeader,
+          'x-tollgate-sandbox': String(key.isSandbox),
+          'x-forwarded-for': request.ip,
+        },
+        body: request.body === undefined ? undefined : typeof request.body === 'string' || Buffer.isBuffer(request.body) ? request.body : JSON.stringify(request.body),
+      });
+      reply.code(upstream.statusCode).headers(upstream.headers);
+      record(request, reply, ctx, upstream.body.length);
+      return reply.send(upstream.body);
+    } catch (error) {
+      if (error instanceof AppError) {
+        request.log.warn({ err: error.cause, upstream: route.upstreamUrl }, error.message);
+        return refuse(request, reply, ctx, error.code, error.message);
+      }
+      throw error;
+    }
+  };
+}
+
+/** Error bodies from the demo upstream get the request id, like every error Tollgate sends. */
+function addRequestId(body: unknown, requestId: string): unknown {
+  if (body && typeof body === 'object' && 'error' in body && !('request_id' in body)) {
+    return { ...(body as object), request_id: requestId };
+  }
+  return body;
+}

@@ -1,0 +1,39 @@
+import { ApiKeySchema, GrantSubscriptionBodySchema, SubscriptionSchema } from '@tollgate/contracts';
+import { currentUser } from '../authenticate.ts';
+import { keyView, subscriptionView } from '../views.ts';
+import { errorResponses, IdParams } from './common.ts';
+import type { App, RouteContext } from './types.ts';
+
+export function adminRoutes(app: App, { services, guards, clock }: RouteContext): void {
+  const admin = { preHandler: guards.requireAdmin };
+
+  app.post('/api/v1/admin/subscriptions', {
+    ...admin,
+    schema: { tags: ['admin'], summary: 'Grant a customer a plan without payment', body: GrantSubscriptionBodySchema, response: { 201: SubscriptionSchema, ...errorResponses } },
+  }, async (request, reply) => {
+    const subscription = await services.subscriptions.grant(currentUser(request).id, request.body.email, request.body.planCode);
+    const [withPlan] = (await services.subscriptions.list(subscription.userId)).filter((s) => s.id === subscription.id);
+    reply.code(201);
+    return subscriptionView(withPlan ?? { ...subscription, planCode: request.body.planCode, productId: '' });
+  });
+
+  app.get('/api/v1/admin/keys/:id', {
+    ...admin,
+    schema: { tags: ['admin'], summary: 'Any API key', params: IdParams, response: { 200: ApiKeySchema, ...errorResponses } },
+  }, async (request) => keyView(await services.keys.get(request.params.id), clock.now()));
+
+  app.post('/api/v1/admin/keys/:id/suspend', {
+    ...admin,
+    schema: { tags: ['admin'], summary: 'Suspend a key (refused until reactivated)', params: IdParams, response: { 200: ApiKeySchema, ...errorResponses } },
+  }, async (request) => keyView(await services.keys.setSuspended(request.params.id, currentUser(request).id, true), clock.now()));
+
+  app.post('/api/v1/admin/keys/:id/reactivate', {
+    ...admin,
+    schema: { tags: ['admin'], summary: 'Reactivate a suspended key', params: IdParams, response: { 200: ApiKeySchema, ...errorResponses } },
+  }, async (request) => keyView(await services.keys.setSuspended(request.params.id, currentUser(request).id, false), clock.now()));
+
+  app.post('/api/v1/admin/keys/:id/revoke', {
+    ...admin,
+    schema: { tags: ['admin'], summary: 'Revoke any key', params: IdParams, response: { 200: ApiKeySchema, ...errorResponses } },
+  }, async (request) => keyView(await services.keys.revoke(request.params.id, currentUser(request).id), clock.now()));
+}

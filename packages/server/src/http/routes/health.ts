@@ -1,0 +1,47 @@
+import { Type } from 'typebox';
+import type { App } from './types.ts';
+
+const Health = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  uptimeSeconds: Type.Number(),
+  database: Type.Object({ status: Type.String(), kind: Type.String(), latencyMs: Type.Optional(Type.Number()), error: Type.Optional(Type.String()) }),
+  usage: Type.Object({ pending: Type.Integer(), written: Type.Integer(), dropped: Type.Integer() }),
+});
+
+export interface HealthProbe {
+  databaseKind: string;
+  pingDatabase(): Promise<void>;
+  usage(): { pending: number; written: number; dropped: number };
+  /** False while starting up and once shutdown has begun. */
+  accepting(): boolean;
+}
+
+export function healthRoutes(app: App, probe: HealthProbe): void {
+  app.get('/health', {
+    schema: { tags: ['health'], summary: 'Process and database health', response: { 200: Health, 503: Health } },
+  }, async (_request, reply) => {
+    const started = performance.now();
+    let database: { status: string; kind: string; latencyMs?: number; error?: string };
+    try {
+      await probe.pingDatabase();
+      database = { status: 'ok', kind: probe.databaseKind, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+    } catch (error) {
+      database = { status: 'unavailable', kind: probe.databaseKind, error: (error as Error).message };
+    }
+    const ok = database.status === 'ok';
+    reply.code(ok ? 200 : 503);
+    return { status: ok ? ('ok' as const) : ('degraded' as const), uptimeSeconds: Math.round(process.uptime()), database, usage: probe.usage() };
+  });
+
+  app.get('/ready', {
+    schema: { tags: ['health'], summary: 'Ready to take traffic (for load balancers)', response: { 200: Type.Object({ ready: Type.Boolean() }), 503: Type.Object({ ready: Type.Boolean(), reason: Type.String() }) } },
+  }, async (_request, reply) => {
+    if (!probe.accepting()) return reply.code(503).send({ ready: false, reason: 'starting or shutting down' });
+    try {
+      await probe.pingDatabase();
+    } catch {
+      return reply.code(503).send({ ready: false, reason: 'database unavailable' });
+    }
+    return { ready: true };
+  });
+}

@@ -1,0 +1,110 @@
+import type { ApiKeyView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView } from '@tollgate/contracts';
+import { microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
+import type { KeyWithPlan, SubscriptionWithPlan } from '@tollgate/store';
+import type { ProductWithParts } from '../services/catalog.ts';
+
+/* Domain records to wire shapes: amounts in major units computed from the stored minor units. */
+
+export const userView = (user: User): UserView => ({
+  id: user.id,
+  email: user.email,
+  role: user.role,
+  createdAt: user.createdAt.toISOString(),
+});
+
+export const planView = (plan: Plan): PlanView => ({
+  id: plan.id,
+  productId: plan.productId,
+  code: plan.code,
+  name: plan.name,
+  description: plan.description,
+  currency: plan.currency,
+  monthlyFee: plan.monthlyFeeMinor === null ? null : minorToMajor(plan.monthlyFeeMinor, plan.currency),
+  perCallFee: plan.perCallFeeMicros === null ? null : microsToMajor(plan.perCallFeeMicros),
+  rateLimit: plan.rateLimitPerMinute,
+  burstLimit: plan.burst,
+  rateLimitAlgorithm: plan.rateLimitAlgorithm,
+  dailyCap: plan.dailyCap,
+  quota: plan.monthlyQuota,
+  entitlements: plan.entitlements,
+  limits: plan.limits,
+  isCustom: plan.isCustom,
+  isActive: plan.isActive,
+  createdAt: plan.createdAt.toISOString(),
+  updatedAt: plan.updatedAt.toISOString(),
+});
+
+export const routeView = (route: ProductRoute): ProductRouteView => ({
+  id: route.id,
+  productId: route.productId,
+  method: route.method,
+  path: route.path,
+  upstreamUrl: route.upstreamUrl,
+  entitlement: route.entitlement,
+  costWeight: route.costWeight,
+  historyParam: route.historyParam,
+  description: route.description,
+  isActive: route.isActive,
+});
+
+export const productView = ({ product, plans, routes }: ProductWithParts): ProductView => ({
+  id: product.id,
+  slug: product.slug,
+  name: product.name,
+  description: product.description,
+  publicDocs: product.publicDocs,
+  category: product.category,
+  defaultPlan: product.defaultPlan,
+  features: product.features,
+  currency: product.currency,
+  isActive: product.isActive,
+  createdAt: product.createdAt.toISOString(),
+  updatedAt: product.updatedAt.toISOString(),
+  plans: plans.map(planView),
+  routes: routes.map(routeView),
+});
+
+export const subscriptionView = (s: SubscriptionWithPlan): SubscriptionView => ({
+  id: s.id,
+  userId: s.userId,
+  planId: s.planId,
+  planCode: s.planCode,
+  productId: s.productId,
+  status: s.status,
+  currentPeriodStart: s.currentPeriodStart.toISOString(),
+  currentPeriodEnd: s.currentPeriodEnd.toISOString(),
+  createdAt: s.createdAt.toISOString(),
+});
+
+export function keyView({ key, plan }: KeyWithPlan, nowMs: number): ApiKeyView {
+  const expired = key.status === 'active' && key.expiresAt !== null && key.expiresAt.getTime() <= nowMs;
+  return {
+    id: key.id,
+    planId: key.planId,
+    subscriptionId: key.subscriptionId,
+    label: key.label,
+    displayPrefix: key.displayPrefix,
+    lastFour: key.lastFour,
+    ipWhitelist: key.ipWhitelist,
+    scopes: key.scopes,
+    metadata: key.metadata,
+    isSandbox: key.isSandbox,
+    status: expired ? 'expired' : key.status,
+    revoked: key.status === 'revoked',
+    usageCount: key.usageCount,
+    quotaResetAt: plan.monthlyQuota === null ? null : new Date(nextMonthStartMs(nowMs)).toISOString(),
+    lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+    expiresAt: key.expiresAt?.toISOString() ?? null,
+    createdAt: key.createdAt.toISOString(),
+    updatedAt: key.updatedAt.toISOString(),
+    plan: {
+      code: plan.code,
+      name: plan.name,
+      productId: plan.productId,
+      rateLimit: plan.rateLimitPerMinute,
+      burstLimit: plan.burst,
+      dailyCap: plan.dailyCap,
+      quota: plan.monthlyQuota,
+    },
+  };
+}

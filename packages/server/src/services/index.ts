@@ -1,0 +1,29 @@
+import type { Clock, EventBus } from '@tollgate/core';
+import type { MemoryAttemptLimiter } from '@tollgate/runtime';
+import type { Repositories } from '@tollgate/store';
+import { AccountService } from './accounts.ts';
+import { CatalogService } from './catalog.ts';
+import { KeyService } from './keys.ts';
+import { SubscriptionService } from './subscriptions.ts';
+import { UsageService } from './usage.ts';
+
+export type Services = ReturnType<typeof createServices>;
+
+export function createServices(input: {
+  repos: Repositories;
+  bus: EventBus;
+  clock: Clock;
+  loginLimiter: MemoryAttemptLimiter;
+  sessionTtlMs: number;
+  keyPrefix: string;
+}) {
+  const { repos, bus, clock } = input;
+  const subscriptions = new SubscriptionService(repos, bus, clock);
+  return {
+    accounts: new AccountService(repos, clock, input.loginLimiter, input.sessionTtlMs),
+    catalog: new CatalogService(repos, bus),
+    subscriptions,
+    keys: new KeyService(repos, subscriptions, bus, clock, input.keyPrefix),
+    usage: new UsageService(repos, clock),
+  };
+}
