@@ -676,10 +676,10 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         // Gateway instances flushing at once, each batch meeting the keys and days in its own
         // order; several rounds, since an interleaving that goes wrong need not happen every time.
         const owners = await Promise.all(Array.from({ length: 4 }, () => makeKeyOwner()));
-        const days = Array.from({ length: 8 }, (_, d) => Date.UTC(2026, 10, 1 + d, 12, 0, 0));
+        const days = Array.from({ length: 28 }, (_, d) => Date.UTC(2026, 10, 1 + d, 12, 0, 0));
         const combos = owners.flatMap((owner) => days.map((day) => ({ owner, day })));
-        const rounds = 30;
-        const perCombo = 2;
+        const rounds = 20;
+        const perCombo = 1;
         for (let round = 0; round < rounds; round++) {
           const batches = Array.from({ length: 5 }, (_, b) => {
             const order = b % 2 === 0 ? combos : [...combos].reverse();

@@ -20,6 +20,8 @@ export function sessionToken(request: FastifyRequest): string | null {
 }
 
 export function createAuthGuards(accounts: AccountService) {
+  // Guards run at onRequest, before the body is parsed and validated: an anonymous caller learns
+  // nothing about a route's schema.
   async function requireUser(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const token = sessionToken(request);
     if (!token) throw new AppError('authentication_required', 'Log in first: send a session cookie or Authorization: Bearer <token>');

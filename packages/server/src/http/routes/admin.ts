@@ -5,7 +5,7 @@ import { errorResponses, IdParams } from './common.ts';
 import type { App, RouteContext } from './types.ts';
 
 export function adminRoutes(app: App, { services, guards, clock }: RouteContext): void {
-  const admin = { preHandler: guards.requireAdmin };
+  const admin = { onRequest: guards.requireAdmin };
 
   app.post('/api/v1/admin/subscriptions', {
     ...admin,

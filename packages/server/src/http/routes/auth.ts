@@ -40,7 +40,7 @@ export function authRoutes(app: App, { services, guards, config }: RouteContext)
   });
 
   app.get('/api/v1/auth/me', {
-    preHandler: guards.requireUser,
+    onRequest: guards.requireUser,
     schema: { tags: ['auth'], summary: 'The signed-in user', response: { 200: UserSchema, ...errorResponses } },
   }, async (request) => userView(currentUser(request)));
 }

@@ -53,7 +53,7 @@ export function catalogRoutes(app: App, { services, guards }: RouteContext): voi
   }, async (request) => (await catalog.listPlans(request.params.productId)).map(planView));
 
   // ---- admin ----
-  const admin = { preHandler: guards.requireAdmin };
+  const admin = { onRequest: guards.requireAdmin };
 
   app.post(`${BASE}/products`, {
     ...admin,

@@ -9,7 +9,7 @@ const BASE = '/api/v1/api-marketplace/keys';
 
 export function keyRoutes(app: App, { services, guards, clock }: RouteContext): void {
   const { keys } = services;
-  const customer = { preHandler: guards.requireUser };
+  const customer = { onRequest: guards.requireUser };
 
   app.post(BASE, {
     ...customer,

@@ -7,12 +7,12 @@ import type { App, RouteContext } from './types.ts';
 
 export function subscriptionRoutes(app: App, { services, guards }: RouteContext): void {
   app.get('/api/v1/api-marketplace/subscriptions', {
-    preHandler: guards.requireUser,
+    onRequest: guards.requireUser,
     schema: { tags: ['subscriptions'], summary: 'Your subscriptions', response: { 200: Type.Array(SubscriptionSchema), ...errorResponses } },
   }, async (request) => (await services.subscriptions.list(currentUser(request).id)).map(subscriptionView));
 
   app.post('/api/v1/api-marketplace/subscriptions', {
-    preHandler: guards.requireUser,
+    onRequest: guards.requireUser,
     schema: {
       tags: ['subscriptions'],
       summary: 'Subscribe to a plan: free plans start at once, paid plans wait for payment',

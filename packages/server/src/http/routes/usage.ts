@@ -5,7 +5,7 @@ import type { App, RouteContext } from './types.ts';
 
 export function usageRoutes(app: App, { services, guards }: RouteContext): void {
   app.get('/api/v1/api-marketplace/usage', {
-    preHandler: guards.requireUser,
+    onRequest: guards.requireUser,
     schema: {
       tags: ['usage'],
       summary: 'Usage analytics of your keys (refused calls included)',
