@@ -27,7 +27,8 @@ export interface StatsMessage {
 
 export type ChildMessage = ReadyMessage | StatsMessage;
 
-export type ParentMessage = { type: 'stop' } | { type: 'stats' };
+/** `stats` answers the server's counters; with `reset`, they start again from zero. */
+export type ParentMessage = { type: 'stop' } | { type: 'stats'; reset: boolean };
 
 /** Sends a message to the parent; a no-op when the script runs on its own (no IPC channel). */
 export function tell(message: ChildMessage): void {
@@ -38,7 +39,7 @@ export function tell(message: ChildMessage): void {
  * Calls `stop` once, on `{type:'stop'}` from the parent, SIGTERM/SIGINT, or the IPC channel
  * closing (the parent died): a server under test never outlives the bench.
  */
-export function onStop(stop: () => Promise<void>, stats?: () => Record<string, unknown>): void {
+export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Record<string, unknown>): void {
   let stopping = false;
   const run = () => {
     if (stopping) return;
@@ -55,7 +56,7 @@ export function onStop(stop: () => Promise<void>, stats?: () => Record<string, u
   };
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'stop') run();
-    else if (message.type === 'stats' && stats) tell({ type: 'stats', stats: stats() });
+    else if (message.type === 'stats' && stats) tell({ type: 'stats', stats: stats(message.reset) });
   });
   process.on('disconnect', run);
   process.on('SIGTERM', run);

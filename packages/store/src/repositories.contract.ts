@@ -676,10 +676,10 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         // Gateway instances flushing at once, each batch meeting the keys and days in its own
         // order; several rounds, since an interleaving that goes wrong need not happen every time.
         const owners = await Promise.all(Array.from({ length: 4 }, () => makeKeyOwner()));
-        const days = Array.from({ length: 28 }, (_, d) => Date.UTC(2026, 10, 1 + d, 12, 0, 0));
+        const days = Array.from({ length: 8 }, (_, d) => Date.UTC(2026, 10, 1 + d, 12, 0, 0));
         const combos = owners.flatMap((owner) => days.map((day) => ({ owner, day })));
-        const rounds = 20;
-        const perCombo = 1;
+        const rounds = 10;
+        const perCombo = 2;
         for (let round = 0; round < rounds; round++) {
           const batches = Array.from({ length: 5 }, (_, b) => {
             const order = b % 2 === 0 ? combos : [...combos].reverse();
@@ -699,6 +699,28 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           expect(await overageOf(owner.key.id, 'month:2026-11')).toBe(rounds * 5 * days.length);
         }
         expect(await scalar(sql`select count(*) as n from api_usage where user_id = ${owners[0]?.user.id ?? ''}`)).toBe(perDay * days.length);
+      });
+
+      it('two batches meeting the same keys in opposite orders both succeed', async () => {
+        // Deterministic form of the race above: a third writer holds the counters of both keys;
+        // the batches start behind it, one meeting key A first, the other key B first.
+        const a = await makeKeyOwner();
+        const b = await makeKeyOwner();
+        const now = Date.UTC(2026, 10, 23, 12, 0, 0);
+        const calls = (first: typeof a, second: typeof a, n: number) =>
+          [first, first, second, second].slice(0, 4).map((o, i) => usage({ apiKeyId: o.key.id, userId: o.user.id, createdAt: new Date(now + n * 100 + i) }));
+        await repos.usage.writeBatch([...calls(a, b, 0)]); // both keys' counters exist
+
+        let writes: Promise<PromiseSettledResult<void>[]> | undefined;
+        await database.db.transaction(async (tx) => {
+          await tx.execute(sql`select 1 from usage_counters where api_key_id in (${a.key.id}, ${b.key.id}) for update`);
+          writes = Promise.allSettled([repos.usage.writeBatch(calls(a, b, 1)), repos.usage.writeBatch(calls(b, a, 2))]);
+          await new Promise((resolve) => setTimeout(resolve, 300)); // let both batches reach the counters and wait
+        });
+        const results = await writes;
+        expect(results?.map((r) => (r.status === 'rejected' ? String((r.reason as Error)?.cause ?? r.reason) : 'ok'))).toEqual(['ok', 'ok']);
+        expect(await repos.usage.counts(a.key.id, now)).toEqual({ day: 6, month: 6 });
+        expect(await repos.usage.counts(b.key.id, now)).toEqual({ day: 6, month: 6 });
       });
 
       describe('stats', () => {

@@ -2,6 +2,12 @@ import { isFreePlan, monthStartMs, nextMonthStartMs, type Clock, type EventBus, 
 import { UniqueViolationError, type Repositories, type SubscriptionWithPlan } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
 
+const withPlan = (subscription: Subscription, plan: Plan): SubscriptionWithPlan => ({
+  ...subscription,
+  planCode: plan.code,
+  productId: plan.productId,
+});
+
 export class SubscriptionService {
   constructor(
     private readonly repos: Repositories,
@@ -24,7 +30,7 @@ export class SubscriptionService {
    * paid (or an admin grants them); custom plans are arranged with the provider and granted.
    * Subscribing twice returns the subscription that exists.
    */
-  async subscribe(userId: string, planIdOrCode: string): Promise<Subscription> {
+  async subscribe(userId: string, planIdOrCode: string): Promise<SubscriptionWithPlan> {
     const plan = await this.requirePlan(planIdOrCode);
     if (plan.isCustom) {
       throw new AppError('forbidden', `${plan.name} has custom pricing; the provider grants it on request`, {
@@ -32,12 +38,12 @@ export class SubscriptionService {
       });
     }
     const existing = await this.repos.subscriptions.findLive(userId, plan.id);
-    if (existing) return existing;
-    return this.createLive(userId, plan, isFreePlan(plan) ? 'active' : 'pending_payment');
+    if (existing) return withPlan(existing, plan);
+    return withPlan(await this.createLive(userId, plan, isFreePlan(plan) ? 'active' : 'pending_payment'), plan);
   }
 
   /** An admin grants a plan without payment (custom deals, trials, support). */
-  async grant(actorId: string, email: string, planCode: string): Promise<Subscription> {
+  async grant(actorId: string, email: string, planCode: string): Promise<SubscriptionWithPlan> {
     const user = await this.repos.users.findByEmail(email);
     if (!user) throw notFound('User', email);
     const plan = await this.requirePlan(planCode);
@@ -56,7 +62,7 @@ export class SubscriptionService {
       resourceId: subscription.id,
       data: { userId: user.id, planCode: plan.code },
     });
-    return subscription;
+    return withPlan(subscription, plan);
   }
 
   private async createLive(userId: string, plan: Plan, status: 'active' | 'pending_payment'): Promise<Subscription> {

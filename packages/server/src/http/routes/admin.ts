@@ -12,9 +12,8 @@ export function adminRoutes(app: App, { services, guards, clock }: RouteContext)
     schema: { tags: ['admin'], summary: 'Grant a customer a plan without payment', body: GrantSubscriptionBodySchema, response: { 201: SubscriptionSchema, ...errorResponses } },
   }, async (request, reply) => {
     const subscription = await services.subscriptions.grant(currentUser(request).id, request.body.email, request.body.planCode);
-    const [withPlan] = (await services.subscriptions.list(subscription.userId)).filter((s) => s.id === subscription.id);
     reply.code(201);
-    return subscriptionView(withPlan ?? { ...subscription, planCode: request.body.planCode, productId: '' });
+    return subscriptionView(subscription);
   });
 
   app.get('/api/v1/admin/keys/:id', {

@@ -5,6 +5,7 @@ import { ErrorBodySchema } from '@tollgate/contracts';
 export const errorResponses = {
   400: ErrorBodySchema,
   401: ErrorBodySchema,
+  402: ErrorBodySchema,
   403: ErrorBodySchema,
   404: ErrorBodySchema,
   409: ErrorBodySchema,

@@ -17,7 +17,7 @@ export function keyRoutes(app: App, { services, guards, clock }: RouteContext): 
       tags: ['keys'],
       summary: 'Create an API key (the key is shown this once)',
       body: CreateKeyBodySchema,
-      response: { 201: CreatedKeySchema, 402: errorResponses[400], ...errorResponses },
+      response: { 201: CreatedKeySchema, ...errorResponses },
     },
   }, async (request, reply) => {
     const issued = await keys.create(currentUser(request).id, request.body);

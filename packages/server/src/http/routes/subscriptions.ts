@@ -20,10 +20,8 @@ export function subscriptionRoutes(app: App, { services, guards }: RouteContext)
       response: { 201: SubscriptionSchema, ...errorResponses },
     },
   }, async (request, reply) => {
-    const user = currentUser(request);
-    const subscription = await services.subscriptions.subscribe(user.id, request.body.planId);
-    const [withPlan] = (await services.subscriptions.list(user.id)).filter((s) => s.id === subscription.id);
+    const subscription = await services.subscriptions.subscribe(currentUser(request).id, request.body.planId);
     reply.code(201);
-    return subscriptionView(withPlan ?? { ...subscription, planCode: '', productId: '' });
+    return subscriptionView(subscription);
   });
 }
