@@ -53,6 +53,11 @@ export async function openTestPglite(): Promise<TestDatabase> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-test-db-'));
   cpSync(template, dataDir, { recursive: true });
   rmSync(path.join(dataDir, 'tollgate.lock'), { force: true });
+  return reopenTestPglite(dataDir);
+}
+
+/** Opens a test database's folder again, as a restarted process would; closing removes it. */
+export async function reopenTestPglite(dataDir: string): Promise<TestDatabase> {
   const db = await openPglite({ dataDir });
   return {
     ...db,

@@ -1,9 +1,8 @@
-import { rmSync } from 'node:fs';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Clock } from '@tollgate/core';
 import { ManualClock, MemoryAdmissionStore, MemoryEventBus } from '@tollgate/runtime';
-import { createRepositories, openPglite } from '@tollgate/store';
-import { openTestPglite, openTestPostgres, type TestDatabase } from '@tollgate/store/testing';
+import { createRepositories } from '@tollgate/store';
+import { openTestPglite, openTestPostgres, reopenTestPglite, type TestDatabase } from '@tollgate/store/testing';
 import { buildApp, type Tollgate } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
 import type { Deps } from '../deps.ts';
@@ -116,17 +115,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
       await database.closeKeepingData();
       const dataDir = database.dataDir;
       if (dataDir === undefined) throw new Error('restart() is for PGlite test apps');
-      const db = await openPglite({ dataDir });
-      const reopened: TestDatabase = {
-        ...db,
-        dataDir,
-        closeKeepingData: () => db.close(),
-        close: async () => {
-          await db.close();
-          rmSync(dataDir, { recursive: true, force: true });
-        },
-      };
-      return startOn(reopened, { ...options, seed: false });
+      return startOn(await reopenTestPglite(dataDir), { ...options, seed: false });
     },
     async close() {
       await app.close();
