@@ -32,8 +32,11 @@ export type BusMessage =
   | { topic: 'keys.invalidate-all' }
   | { topic: 'catalog.changed' };
 
+export type BusHandler = (message: BusMessage) => void | Promise<void>;
+
 /** Cache invalidation and live events across instances (in process, or Redis pub/sub). */
 export interface EventBus {
+  /** Resolves once this instance's handlers have run, so a change is in effect here when it returns. */
   publish(message: BusMessage): Promise<void>;
-  subscribe(handler: (message: BusMessage) => void): () => void;
+  subscribe(handler: BusHandler): () => void;
 }

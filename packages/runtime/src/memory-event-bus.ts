@@ -1,14 +1,14 @@
-import type { BusMessage, EventBus } from '@tollgate/core';
+import type { BusHandler, BusMessage, EventBus } from '@tollgate/core';
 
-/** The embedded bus: handlers run synchronously, so an invalidation is done when publish returns. */
+/** The embedded bus: publish resolves when every handler has finished, so a change is in effect. */
 export class MemoryEventBus implements EventBus {
-  private readonly handlers = new Set<(message: BusMessage) => void>();
+  private readonly handlers = new Set<BusHandler>();
 
   async publish(message: BusMessage): Promise<void> {
-    for (const handler of this.handlers) handler(message);
+    await Promise.all([...this.handlers].map((handler) => handler(message)));
   }
 
-  subscribe(handler: (message: BusMessage) => void): () => void {
+  subscribe(handler: BusHandler): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
   }

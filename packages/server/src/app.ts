@@ -113,8 +113,13 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     routes.load(await repos.catalog.listRoutes({ productIds: items.map((p) => p.id), activeOnly: true }));
   };
   await reloadRoutes();
-  const unsubscribe = bus.subscribe((message) => {
-    if (message.topic === 'catalog.changed') reloadRoutes().catch((error) => app.log.error({ err: error }, 'route reload failed'));
+  const unsubscribe = bus.subscribe(async (message) => {
+    if (message.topic !== 'catalog.changed') return;
+    try {
+      await reloadRoutes();
+    } catch (error) {
+      app.log.error({ err: error }, 'route reload failed; the gateway keeps the routes it had');
+    }
   });
   const keyCache = new KeyCache<ResolvedKey>(bus);
   const usage = new UsageWriter(repos.usage, app.log, { flushIntervalMs: config.usageFlushIntervalMs });

@@ -255,6 +255,32 @@ describe('management API', () => {
     });
   });
 
+  describe('admin key and route control', () => {
+    it('an admin reads and revokes any key; a closed route stops serving at once', async () => {
+      const admin = await t.adminToken();
+      const user = await t.signup();
+      const { id, key } = await t.createKey(user.token, { planId: 'cm-free' });
+      const read = await t.inject({ method: 'GET', url: `/api/v1/admin/keys/${id}`, headers: auth(admin) });
+      expect(read.json()).toMatchObject({ id, status: 'active' });
+      expect((await t.inject({ method: 'GET', url: '/api/v1/admin/keys/key_nope', headers: auth(admin) })).statusCode).toBe(404);
+
+      const product = (await t.inject({ method: 'GET', url: `${API}/products/cryptomeme-api` })).json();
+      const wiki = product.routes.find((r: { path: string }) => r.path === '/v1/memes/{id}/wiki');
+      expect((await t.inject({ method: 'GET', url: '/v1/memes/meme_0001/wiki', headers: { 'x-api-key': key } })).statusCode).toBe(200);
+      const closed = await t.inject({ method: 'PATCH', url: `${API}/routes/${wiki.id}`, headers: auth(admin), payload: { isActive: false } });
+      expect(closed.json().isActive).toBe(false);
+      expect((await t.inject({ method: 'GET', url: '/v1/memes/meme_0001/wiki', headers: { 'x-api-key': key } })).statusCode).toBe(404);
+      await t.inject({ method: 'PATCH', url: `${API}/routes/${wiki.id}`, headers: auth(admin), payload: { isActive: true } });
+      expect((await t.inject({ method: 'GET', url: '/v1/memes/meme_0001/wiki', headers: { 'x-api-key': key } })).statusCode).toBe(200);
+
+      const revoked = await t.inject({ method: 'POST', url: `/api/v1/admin/keys/${id}/revoke`, headers: auth(admin) });
+      expect(revoked.json().status).toBe('revoked');
+      expect((await t.inject({ method: 'GET', url: '/v1/memes', headers: { 'x-api-key': key } })).statusCode).toBe(401);
+      const reactivate = await t.inject({ method: 'POST', url: `/api/v1/admin/keys/${id}/reactivate`, headers: auth(admin) });
+      expect(reactivate.statusCode).toBe(409);
+    });
+  });
+
   describe('usage query', () => {
     it('400 for an inverted window or an unknown groupBy', async () => {
       const user = await t.signup();
