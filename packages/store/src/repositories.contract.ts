@@ -702,25 +702,24 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
       });
 
       it('two batches meeting the same keys in opposite orders both succeed', async () => {
-        // Deterministic form of the race above: a third writer holds the counters of both keys;
-        // the batches start behind it, one meeting key A first, the other key B first.
-        const a = await makeKeyOwner();
-        const b = await makeKeyOwner();
+        // The race above, made certain: batch X meets keys a, c, b and batch Y meets b, c, a. A third
+        // writer holds c's counters, so X waits holding a and Y waits holding b; when it commits,
+        // a writer that locks rows in the order of its batch deadlocks here.
+        const [a, b, c] = await Promise.all([makeKeyOwner(), makeKeyOwner(), makeKeyOwner()]);
         const now = Date.UTC(2026, 10, 23, 12, 0, 0);
-        const calls = (first: typeof a, second: typeof a, n: number) =>
-          [first, first, second, second].slice(0, 4).map((o, i) => usage({ apiKeyId: o.key.id, userId: o.user.id, createdAt: new Date(now + n * 100 + i) }));
-        await repos.usage.writeBatch([...calls(a, b, 0)]); // both keys' counters exist
+        const batch = (owners: (typeof a)[], n: number) =>
+          owners.map((o, i) => usage({ apiKeyId: o.key.id, userId: o.user.id, createdAt: new Date(now + n * 100 + i) }));
+        await repos.usage.writeBatch(batch([a, b, c], 0)); // every key's counters exist
 
         let writes: Promise<PromiseSettledResult<void>[]> | undefined;
         await database.db.transaction(async (tx) => {
-          await tx.execute(sql`select 1 from usage_counters where api_key_id in (${a.key.id}, ${b.key.id}) for update`);
-          writes = Promise.allSettled([repos.usage.writeBatch(calls(a, b, 1)), repos.usage.writeBatch(calls(b, a, 2))]);
-          await new Promise((resolve) => setTimeout(resolve, 300)); // let both batches reach the counters and wait
+          await tx.execute(sql`select 1 from usage_counters where api_key_id = ${c.key.id} for update`);
+          writes = Promise.allSettled([repos.usage.writeBatch(batch([a, c, b], 1)), repos.usage.writeBatch(batch([b, c, a], 2))]);
+          await new Promise((resolve) => setTimeout(resolve, 300)); // both batches reach c and wait
         });
         const results = await writes;
         expect(results?.map((r) => (r.status === 'rejected' ? String((r.reason as Error)?.cause ?? r.reason) : 'ok'))).toEqual(['ok', 'ok']);
-        expect(await repos.usage.counts(a.key.id, now)).toEqual({ day: 6, month: 6 });
-        expect(await repos.usage.counts(b.key.id, now)).toEqual({ day: 6, month: 6 });
+        for (const o of [a, b, c]) expect(await repos.usage.counts(o.key.id, now)).toEqual({ day: 3, month: 3 });
       });
 
       describe('stats', () => {
@@ -863,6 +862,17 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           if (i > 0) expect(row?.prevHash, `row ${row?.seq} follows row ${rows[i - 1]?.seq}`).toBe(rows[i - 1]?.hash);
         }
         expect(new Set(rows.map((r) => r.hash)).size).toBe(rows.length);
+      });
+
+      it('verifies the stored chain, whatever key order jsonb gives back, and finds a tampered row', async () => {
+        await repos.audit.append({ actorId: null, action: 'plan.update', resourceType: 'plan', resourceId: `plan_${uid()}`, data: { zeta: 1, alpha: { b: 2, a: [3, { y: 1, x: 2 }] }, mid: 'm' } });
+        expect(await repos.audit.verify()).toMatchObject({ ok: true });
+        const [last] = await repos.audit.list(1);
+        await database.db.execute(sql`update audit_events set data = '{"zeta": 2}'::jsonb where id = ${last?.id ?? ''}`);
+        expect(await repos.audit.verify()).toEqual({ ok: false, brokenAt: last?.id });
+        // Put it back so later tests see an intact chain.
+        await database.db.execute(sql`update audit_events set data = ${JSON.stringify({ zeta: 1, alpha: { b: 2, a: [3, { y: 1, x: 2 }] }, mid: 'm' })}::jsonb where id = ${last?.id ?? ''}`);
+        expect(await repos.audit.verify()).toMatchObject({ ok: true });
       });
     });
 

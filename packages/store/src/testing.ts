@@ -72,17 +72,29 @@ export async function reopenTestPglite(dataDir: string): Promise<TestDatabase> {
 
 export async function openTestPostgres(): Promise<TestDatabase & { schema: string }> {
   const schema = `t_${newId('request').slice(4).toLowerCase()}`;
-  const db = await openPostgres({ url: TEST_DATABASE_URL, schema, poolSize: 4 });
+  const dropSchema = async () => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists ${schema} cascade`);
+    } finally {
+      await client.end();
+    }
+  };
+  let db: Database;
+  try {
+    db = await openPostgres({ url: TEST_DATABASE_URL, schema, poolSize: 4 });
+  } catch (error) {
+    await dropSchema(); // a failed migration must not leave a half-made schema behind
+    throw error;
+  }
   return {
     ...db,
     schema,
     closeKeepingData: () => db.close(),
     close: async () => {
       await db.close();
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`drop schema if exists ${schema} cascade`);
-      await client.end();
+      await dropSchema();
     },
   };
 }
