@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, types, type PGliteInterface, type QueryOptions, type Transaction } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -85,14 +85,14 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
   const release = options.dataDir ? lockFolder(options.dataDir) : () => undefined;
   let client: PGlite;
   try {
-    client = new PGlite(options.dataDir ? { dataDir: options.dataDir } : {});
+    client = new PGlite({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), parsers: DRIZZLE_PARSERS });
     await client.waitReady;
-    await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migratePglite(drizzlePglite({ client: withoutQueryParsers(client), schema }), { migrationsFolder: MIGRATIONS_FOLDER });
   } catch (error) {
     release();
     throw error;
   }
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const db = drizzlePglite({ client: withoutQueryParsers(client), schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
@@ -104,6 +104,34 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
       release();
     },
   };
+}
+
+/** The type parsers drizzle's PGlite driver asks for: date and time values stay PostgreSQL's text. */
+const keepText = (value: string) => value;
+const DRIZZLE_PARSERS = { [types.TIMESTAMP]: keepText, [types.TIMESTAMPTZ]: keepText, [types.INTERVAL]: keepText, [types.DATE]: keepText };
+
+type QueryClient = Pick<PGliteInterface, 'query' | 'transaction'>;
+
+/**
+ * drizzle passes its parsers with every query, and PGlite then merges them into its whole parser
+ * table, which more than doubles the cost of a small query (0.14 → 0.33 ms here). The client is
+ * given the same parsers once, at construction, and the per-query copy is dropped.
+ */
+function withoutQueryParsers(client: PGlite): PGlite {
+  const strip = (options?: QueryOptions): QueryOptions | undefined => {
+    if (!options?.parsers) return options;
+    const { parsers: _same, ...rest } = options;
+    return rest;
+  };
+  const wrapTx = (tx: Transaction): Transaction => Object.assign(Object.create(tx) as Transaction, {
+    query: (query: string, params?: unknown[], options?: QueryOptions) => tx.query(query, params, strip(options)),
+  });
+  const wrapped: QueryClient = {
+    query: ((query: string, params?: unknown[], options?: QueryOptions) => client.query(query, params, strip(options))) as PGliteInterface['query'],
+    transaction: ((callback: (tx: Transaction) => Promise<unknown>) => client.transaction((tx) => callback(wrapTx(tx)))) as PGliteInterface['transaction'],
+  };
+  // drizzle's types ask for a PGlite; its driver calls only these two methods.
+  return wrapped as PGlite;
 }
 
 function lockFolder(dataDir: string): () => void {

@@ -23,3 +23,13 @@ export const cryptoRandom = { bytes: randomBytes };
 export function newId(kind: IdKind): string {
   return `${ID_PREFIX[kind]}_${randomBase62(22, randomBytes)}`;
 }
+
+/**
+ * Request ids (`req_…`, 22 characters like every id) need to be unique, not secret: a random
+ * stem per process and a counter make one without drawing random bytes on every call.
+ */
+export function requestIdGenerator(): () => string {
+  const stem = `${ID_PREFIX.request}_${randomBase62(11, randomBytes)}`;
+  let next = 0;
+  return () => stem + (next++).toString(36).padStart(11, '0');
+}

@@ -1,9 +1,10 @@
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { KeyStatus, SubscriptionStatus } from '@tollgate/contracts';
 import type { ApiKey, Plan } from '@tollgate/core';
 import type { Db } from './database.ts';
 import { newId } from './ids.ts';
 import { apiKeys, plans, subscriptions } from './schema.ts';
+import { dayCounter, monthCounter } from './usage.ts';
 import { toPlanRecord } from './catalog.ts';
 
 type Row = typeof apiKeys.$inferSelect;
@@ -21,8 +22,30 @@ export interface KeyWithPlan {
   subscriptionStatus: SubscriptionStatus | null;
 }
 
+export interface KeyForGateway extends KeyWithPlan {
+  /** The persisted counts of the day and month asked about. */
+  counts: { day: number; month: number };
+}
+
 export class KeyRepository {
-  constructor(private readonly db: Db) {}
+  /** The gateway's cold path, built once: a query builder costs about as much as the query. */
+  private readonly gatewayLookup;
+
+  constructor(private readonly db: Db) {
+    this.gatewayLookup = db
+      .select({
+        key: apiKeys,
+        plan: plans,
+        subscriptionStatus: subscriptions.status,
+        dayUsed: sql<string | number | null>`(select c.count from usage_counters c where c.api_key_id = ${apiKeys.id} and c.period = ${sql.placeholder('day')})`,
+        monthUsed: sql<string | number | null>`(select c.count from usage_counters c where c.api_key_id = ${apiKeys.id} and c.period = ${sql.placeholder('month')})`,
+      })
+      .from(apiKeys)
+      .innerJoin(plans, eq(plans.id, apiKeys.planId))
+      .leftJoin(subscriptions, eq(subscriptions.id, apiKeys.subscriptionId))
+      .where(eq(apiKeys.keyHash, sql.placeholder('hash')))
+      .prepare('gateway_key_lookup');
+  }
 
   async create(input: NewApiKey): Promise<ApiKey> {
     const [row] = await this.db.insert(apiKeys).values({ id: newId('apiKey'), ...input }).returning();
@@ -40,10 +63,19 @@ export class KeyRepository {
     return found ?? null;
   }
 
-  /** The gateway's cold path: everything needed to decide on a call, in one query. */
-  async findByHash(keyHash: string): Promise<KeyWithPlan | null> {
-    const [found] = await this.selectWithPlan(eq(apiKeys.keyHash, keyHash));
-    return found ?? null;
+  /**
+   * The gateway's cold path: everything needed to decide on a call, with the key's counts for the
+   * day and month of `nowMs`, in one round trip.
+   */
+  async findForGateway(keyHash: string, nowMs: number): Promise<KeyForGateway | null> {
+    const [row] = await this.gatewayLookup.execute({ hash: keyHash, day: dayCounter(nowMs), month: monthCounter(nowMs) });
+    if (!row) return null;
+    return {
+      key: toKey(row.key),
+      plan: toPlanRecord(row.plan),
+      subscriptionStatus: (row.subscriptionStatus as SubscriptionStatus | null) ?? null,
+      counts: { day: Number(row.dayUsed ?? 0), month: Number(row.monthUsed ?? 0) },
+    };
   }
 
   async update(

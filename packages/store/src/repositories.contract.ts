@@ -465,6 +465,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         const a = await makePlan(product.id);
         const b = await makePlan(product.id);
         const subA = await makeSubscription(user.id, a.id);
+        await new Promise((resolve) => setTimeout(resolve, 5)); // PGlite's clock ticks in milliseconds
         const subB = await makeSubscription(user.id, b.id);
         await makeSubscription((await makeUser()).id, a.id);
 
@@ -480,19 +481,28 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
     // ---------- keys ----------
 
     describe('keys', () => {
-      it('findByHash returns the key with its plan and subscription status', async () => {
+      it('findForGateway returns the key with its plan, subscription status and counts', async () => {
         const { user, plan, subscription, key } = await makeKeyOwner();
         expect(key).toMatchObject({ userId: user.id, planId: plan.id, subscriptionId: subscription.id, status: 'active', usageCount: 0, lastUsedAt: null });
         expect(key.id).toMatch(/^key_/);
 
-        const found = await repos.keys.findByHash(key.keyHash);
+        const found = await repos.keys.findForGateway(key.keyHash, Date.now());
         expect(found?.key).toEqual(key);
         expect(found?.plan).toEqual(plan);
         expect(found?.subscriptionStatus).toBe('active');
+        expect(found?.counts).toEqual({ day: 0, month: 0 });
 
         await repos.subscriptions.setStatus(subscription.id, 'past_due');
-        expect((await repos.keys.findByHash(key.keyHash))?.subscriptionStatus).toBe('past_due');
-        expect(await repos.keys.findByHash(sha256(uid()))).toBeNull();
+        expect((await repos.keys.findForGateway(key.keyHash, Date.now()))?.subscriptionStatus).toBe('past_due');
+        expect(await repos.keys.findForGateway(sha256(uid()), Date.now())).toBeNull();
+
+        // The counts are those of the day and month asked about.
+        const at = (iso: string) => Date.parse(iso);
+        const call = (iso: string, counted = true): UsageRecord => usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(at(iso)), counted });
+        await repos.usage.writeBatch([call('2026-10-31T23:00:00Z'), call('2026-11-02T10:00:00Z'), call('2026-11-03T09:00:00Z'), call('2026-11-03T09:30:00Z'), call('2026-11-03T09:40:00Z', false)]);
+        expect((await repos.keys.findForGateway(key.keyHash, at('2026-11-03T12:00:00Z')))?.counts).toEqual({ day: 2, month: 3 });
+        expect((await repos.keys.findForGateway(key.keyHash, at('2026-10-31T12:00:00Z')))?.counts).toEqual({ day: 1, month: 1 });
+        expect((await repos.keys.findForGateway(key.keyHash, at('2026-12-01T00:00:00Z')))?.counts).toEqual({ day: 0, month: 0 });
       });
 
       it('a sandbox key without a subscription has a null subscription status', async () => {
@@ -508,7 +518,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
             expiresAt: at('2027-01-01T00:00:00Z'),
           }),
         );
-        const found = await repos.keys.findByHash(key.keyHash);
+        const found = await repos.keys.findForGateway(key.keyHash, Date.now());
         expect(found?.subscriptionStatus).toBeNull();
         expect(found?.key).toMatchObject({
           isSandbox: true,
@@ -534,7 +544,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         const { key } = await makeKeyOwner();
         const revoked = await repos.keys.update(key.id, { status: 'revoked', label: 'old laptop' });
         expect(revoked).toMatchObject({ id: key.id, status: 'revoked', label: 'old laptop' });
-        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('revoked');
+        expect((await repos.keys.findForGateway(key.keyHash, Date.now()))?.key.status).toBe('revoked');
         expect(await repos.keys.update('key_missing', { status: 'revoked' })).toBeNull();
       });
 
@@ -543,8 +553,8 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         const replacement = await repos.keys.rotate(key.id, keyInput(user.id, plan.id, subscription.id, { label: 'rotated' }));
         expect(replacement.id).not.toBe(key.id);
         expect(replacement).toMatchObject({ status: 'active', label: 'rotated' });
-        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('revoked');
-        expect((await repos.keys.findByHash(replacement.keyHash))?.key.status).toBe('active');
+        expect((await repos.keys.findForGateway(key.keyHash, Date.now()))?.key.status).toBe('revoked');
+        expect((await repos.keys.findForGateway(replacement.keyHash, Date.now()))?.key.status).toBe('active');
       });
 
       it('a rotation that cannot issue the new key leaves the old one active', async () => {
@@ -554,7 +564,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         await expect(
           repos.keys.rotate(key.id, keyInput(user.id, plan.id, subscription.id, { keyHash: taken.keyHash })),
         ).rejects.toThrow();
-        expect((await repos.keys.findByHash(key.keyHash))?.key.status).toBe('active');
+        expect((await repos.keys.findForGateway(key.keyHash, Date.now()))?.key.status).toBe('active');
         expect(await repos.keys.listByUser(user.id)).toHaveLength(2);
       });
 
@@ -699,6 +709,10 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           expect(await overageOf(owner.key.id, 'month:2026-11')).toBe(rounds * 5 * days.length);
         }
         expect(await scalar(sql`select count(*) as n from api_usage where user_id = ${owners[0]?.user.id ?? ''}`)).toBe(perDay * days.length);
+        // Batches landing in the same minute add up in the rollups the analytics read.
+        const stats = await repos.usage.stats({ userId: owners[0]?.user.id ?? '', start: new Date(days[0] ?? 0), end: new Date(Date.UTC(2026, 11, 1)), groupBy: 'day' });
+        expect(stats.totalRequests).toBe(perDay * days.length);
+        expect(stats.requestsByHour.map((b) => b.count)).toEqual(days.map(() => perDay));
       });
 
       it('two batches meeting the same keys in opposite orders both succeed', async () => {

@@ -59,19 +59,16 @@ export class KeyResolver {
   }
 
   private async fetch(hash: string): Promise<ResolvedKey | null> {
-    const found = await this.repos.keys.findByHash(hash);
+    const now = this.clock.now();
+    const found = await this.repos.keys.findForGateway(hash, now);
     if (!found) {
       this.cache.set(hash, null);
       return null;
     }
-    const { key, plan, subscriptionStatus } = found;
+    const { key, plan, subscriptionStatus, counts } = found;
+    // A process that has not counted for the key yet continues from the persisted counts.
     if (!this.admission.hasCounts(key.id)) {
-      // This process has not counted for the key yet: continue from the persisted counts.
-      const now = this.clock.now();
-      const counts = await this.repos.usage.counts(key.id, now);
-      if (!this.admission.hasCounts(key.id)) {
-        this.admission.seedCounts(key.id, { day: dayPeriod(now), dayUsed: counts.day, month: monthPeriod(now), monthUsed: counts.month });
-      }
+      this.admission.seedCounts(key.id, { day: dayPeriod(now), dayUsed: counts.day, month: monthPeriod(now), monthUsed: counts.month });
     }
     const resolved: ResolvedKey = {
       id: key.id,
