@@ -208,6 +208,16 @@ describe('UTC periods', () => {
     expect(nextDayStartMs(ms('2025-06-16T00:00:00Z'))).toBe(ms('2025-06-17T00:00:00Z'));
   });
 
+  it('answers for the moment asked, also when asked about an earlier one after a later one', () => {
+    // The last period is remembered for speed; it must never answer for a moment outside it.
+    expect(dayPeriod(ms('2025-06-16T12:00:00Z'))).toBe('2025-06-16');
+    expect(dayPeriod(ms('2025-06-15T12:00:00Z'))).toBe('2025-06-15');
+    expect(monthPeriod(ms('2025-07-01T00:00:00Z'))).toBe('2025-07');
+    expect(monthPeriod(ms('2025-06-30T23:59:59.999Z'))).toBe('2025-06');
+    expect(monthStartMs(ms('2025-06-30T23:59:59.999Z'))).toBe(ms('2025-06-01T00:00:00Z'));
+    expect(nextMonthStartMs(ms('2025-05-31T23:59:59.999Z'))).toBe(ms('2025-06-01T00:00:00Z'));
+  });
+
   it('December 31 rolls over to January 1 of the next year', () => {
     const newYearsEve = ms('2024-12-31T18:30:00Z');
     expect(dayPeriod(newYearsEve)).toBe('2024-12-31');

@@ -5,10 +5,11 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { HTTP_METHODS } from '@tollgate/contracts';
 import { KeyCache, MemoryAttemptLimiter } from '@tollgate/runtime';
-import { newId } from '@tollgate/store';
+import { requestIdGenerator } from '@tollgate/store';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 import { createAuthGuards } from './http/authenticate.ts';
+import { lazyChildLogger } from './http/lazy-logger.ts';
 import { registerErrorHandling, sendError } from './http/error-handler.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { authRoutes } from './http/routes/auth.ts';
@@ -49,7 +50,8 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     // A hop count N trusts the N proxies nearest to us.
     trustProxy: typeof config.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (config.trustProxy as number)) : config.trustProxy,
     requestIdHeader: false,
-    genReqId: () => newId('request'),
+    genReqId: requestIdGenerator(),
+    childLoggerFactory: lazyChildLogger,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -57,7 +59,6 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
   let accepting = false;
 
   app.decorateRequest('user', null);
-  await app.register(cookie);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -99,12 +100,17 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     usage: () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped }),
     accepting: () => accepting,
   });
-  authRoutes(app, context);
-  catalogRoutes(app, context);
-  subscriptionRoutes(app, context);
-  keyRoutes(app, context);
-  usageRoutes(app, context);
-  adminRoutes(app, context);
+  // Cookies (sessions) only where they mean something: the gateway's calls skip the cookie hooks.
+  await app.register(async (scope) => {
+    await scope.register(cookie);
+    const management = scope.withTypeProvider<TypeBoxTypeProvider>();
+    authRoutes(management, context);
+    catalogRoutes(management, context);
+    subscriptionRoutes(management, context);
+    keyRoutes(management, context);
+    usageRoutes(management, context);
+    adminRoutes(management, context);
+  });
 
   // ---- the gateway ----
   const routes = new RouteTable();

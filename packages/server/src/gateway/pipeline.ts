@@ -36,6 +36,8 @@ export interface GatewayDeps {
 
 interface CallContext {
   startedAt: number;
+  /** The client's address (Fastify derives it per access when proxies are trusted). */
+  ip: string;
   matched: MatchedRoute | null;
   key: ResolvedKey | null;
   counted: boolean;
@@ -100,11 +102,11 @@ export function createGatewayHandler(deps: GatewayDeps) {
     message: string,
     details?: Record<string, unknown>,
     headers?: Record<string, string>,
-  ): FastifyReply {
+  ): undefined {
     ctx.errorCode = code;
     sendError(reply, code, message, details, headers);
     record(request, reply, ctx);
-    return reply;
+    return undefined;
   }
 
   function record(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, bytesOut = 0): void {
@@ -123,7 +125,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       bytesIn: Number(request.headers['content-length'] ?? 0) || 0,
       bytesOut,
       latencyMs: Math.round(clock.now() - ctx.startedAt),
-      ip: request.ip,
+      ip: ctx.ip,
       isSandbox: key?.isSandbox ?? false,
       createdAt: new Date(ctx.startedAt),
       counted: ctx.counted,
@@ -132,24 +134,31 @@ export function createGatewayHandler(deps: GatewayDeps) {
   }
 
   function authFailure(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, message: string, now: number) {
-    authFailures.recordFailure(request.ip, now);
+    authFailures.recordFailure(ctx.ip, now);
     return refuse(request, reply, ctx, 'invalid_api_key', message);
   }
 
-  return async function gateway(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  /*
+   * Synchronous up to the answer on a warm key (no promise, no microtask); a cold key or a
+   * forwarded call returns a promise. Fastify sends nothing for an `undefined` result.
+   */
+  return function gateway(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const now = clock.now();
-    const ctx: CallContext = { startedAt: now, matched: null, key: null, counted: false, overage: false, errorCode: null };
-    const matched = routes.match(request.method, pathOf(request.url));
+    const ctx: CallContext = { startedAt: now, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null };
+    const path = pathOf(request.url);
+    const matched = routes.match(request.method, path);
     if (!matched) {
-      const allowed = routes.allowedMethods(pathOf(request.url));
+      const allowed = routes.allowedMethods(path);
       if (allowed.length > 0) {
-        return sendError(reply, 'method_not_allowed', `${pathOf(request.url)} answers ${allowed.join(', ')}, not ${request.method}`, { allowed }, { allow: allowed.join(', ') });
+        sendError(reply, 'method_not_allowed', `${path} answers ${allowed.join(', ')}, not ${request.method}`, { allowed }, { allow: allowed.join(', ') });
+      } else {
+        sendError(reply, 'resource_not_found', `No API at ${request.method} ${path}`);
       }
-      return sendError(reply, 'resource_not_found', `No API at ${request.method} ${pathOf(request.url)}`);
+      return undefined;
     }
     ctx.matched = matched;
 
-    const blockedMs = authFailures.blockedForMs(request.ip, now);
+    const blockedMs = authFailures.blockedForMs(ctx.ip, now);
     if (blockedMs > 0) {
       const seconds = retryAfterSeconds(blockedMs);
       return refuse(request, reply, ctx, 'rate_limit_exceeded', `Too many failed authentications from this address; retry in ${seconds} s`, { reason: 'failed_authentications', retryAfter: seconds }, { 'retry-after': String(seconds) });
@@ -164,8 +173,13 @@ export function createGatewayHandler(deps: GatewayDeps) {
       return authFailure(request, reply, ctx, 'The API key is malformed; check that it was copied whole', now);
     }
     const hash = sha256Hex(rawKey);
-    let key = keys.cached(hash);
-    if (key === undefined) key = await keys.load(hash);
+    const cached = keys.cached(hash);
+    if (cached !== undefined) return withKey(request, reply, ctx, cached, now);
+    return keys.load(hash).then((key) => withKey(request, reply, ctx, key, now));
+  };
+
+  function withKey(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey | null, now: number): Promise<void> | undefined {
+    const matched = ctx.matched as MatchedRoute;
     if (key === null) return authFailure(request, reply, ctx, 'The API key is not valid', now);
     ctx.key = key;
 
@@ -174,8 +188,8 @@ export function createGatewayHandler(deps: GatewayDeps) {
     if (key.subscriptionStatus !== null && key.subscriptionStatus !== 'active') {
       return refuse(request, reply, ctx, 'payment_required', `The subscription behind this key is ${key.subscriptionStatus.replace('_', ' ')}; pay the open invoice to resume`, { subscriptionStatus: key.subscriptionStatus });
     }
-    if (!ipAllowed(request.ip, key.allowlist)) {
-      return refuse(request, reply, ctx, 'ip_not_allowed', `Calls from ${request.ip} are not allowed for this key`, { ip: request.ip });
+    if (!ipAllowed(ctx.ip, key.allowlist)) {
+      return refuse(request, reply, ctx, 'ip_not_allowed', `Calls from ${ctx.ip} are not allowed for this key`, { ip: ctx.ip });
     }
     const access = routeAccess(matched.route, { productId: key.productId }, key.entitlements);
     if (!access.ok) {
@@ -231,12 +245,16 @@ export function createGatewayHandler(deps: GatewayDeps) {
       const text = JSON.stringify(body);
       reply.code(demo.statusCode).type('application/json; charset=utf-8');
       record(request, reply, ctx, Buffer.byteLength(text));
-      return reply.send(text);
+      reply.send(text);
+      return undefined;
     }
+    return forward(request, reply, ctx, key, route.upstreamUrl);
+  }
 
+  async function forward(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey, upstreamUrl: string): Promise<void> {
     try {
       const upstream = await forwarder.forward({
-        upstreamUrl: route.upstreamUrl,
+        upstreamUrl,
         method: request.method,
         pathAndQuery: upstreamPathAndQuery(request.url),
         headers: request.headers,
@@ -246,21 +264,22 @@ export function createGatewayHandler(deps: GatewayDeps) {
           'x-tollgate-plan': key.planCode,
           'x-tollgate-entitlements': key.entitlementsHeader,
           'x-tollgate-sandbox': String(key.isSandbox),
-          'x-forwarded-for': request.ip,
+          'x-forwarded-for': ctx.ip,
         },
         body: request.body === undefined ? undefined : typeof request.body === 'string' || Buffer.isBuffer(request.body) ? request.body : JSON.stringify(request.body),
       });
       reply.code(upstream.statusCode).headers(upstream.headers);
       record(request, reply, ctx, upstream.body.length);
-      return reply.send(upstream.body);
+      reply.send(upstream.body);
     } catch (error) {
       if (error instanceof AppError) {
-        request.log.warn({ err: error.cause, upstream: route.upstreamUrl }, error.message);
-        return refuse(request, reply, ctx, error.code, error.message);
+        request.log.warn({ err: error.cause, upstream: upstreamUrl }, error.message);
+        refuse(request, reply, ctx, error.code, error.message);
+        return;
       }
       throw error;
     }
-  };
+  }
 }
 
 /** Error bodies from the demo upstream get the request id, like every error Tollgate sends. */

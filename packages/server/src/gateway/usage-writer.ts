@@ -4,7 +4,10 @@ import type { FastifyBaseLogger } from 'fastify';
 
 export interface UsageWriterOptions {
   flushIntervalMs: number;
-  /** Records a flush writes at most; the rest wait for the next one. */
+  /**
+   * Records per transaction. The embedded database runs on the gateway's thread, so one
+   * transaction is a pause in serving: small batches keep each pause short.
+   */
   batchSize?: number;
   /** Records held while the database is unreachable; past it the oldest are dropped and counted. */
   maxBuffered?: number;
@@ -19,6 +22,7 @@ export class UsageWriter {
   private buffer: UsageRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  private inFlight = 0;
   private readonly batchSize: number;
   private readonly maxBuffered: number;
   dropped = 0;
@@ -29,7 +33,7 @@ export class UsageWriter {
     private readonly log: FastifyBaseLogger,
     private readonly options: UsageWriterOptions,
   ) {
-    this.batchSize = options.batchSize ?? 10_000;
+    this.batchSize = options.batchSize ?? 1_000;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
   }
 
@@ -39,15 +43,18 @@ export class UsageWriter {
   }
 
   record(record: UsageRecord): void {
-    if (this.buffer.length >= this.maxBuffered) {
-      this.buffer.shift();
+    // Past the bound (a database down for long), new records are dropped and counted: the
+    // buffered ones are older and no less worth keeping, and dropping the newest costs O(1).
+    if (this.buffer.length + this.inFlight >= this.maxBuffered) {
       this.dropped++;
+      return;
     }
     this.buffer.push(record);
   }
 
+  /** Records not yet stored: buffered, or in a flush still running. */
   get pending(): number {
-    return this.buffer.length;
+    return this.buffer.length + this.inFlight;
   }
 
   /** Writes what is buffered; concurrent callers share one flush. */
@@ -68,15 +75,28 @@ export class UsageWriter {
 
   private async drain(): Promise<void> {
     while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, this.batchSize);
+      // Take the whole buffer: calls recorded meanwhile go to a fresh one, nothing is shifted.
+      const taken = this.buffer;
+      this.buffer = [];
+      this.inFlight = taken.length;
+      let done = 0;
       try {
-        await this.repo.writeBatch(batch);
+        while (done < taken.length) {
+          const batch = taken.slice(done, done + this.batchSize);
+          await this.repo.writeBatch(batch);
+          done += batch.length;
+          this.inFlight -= batch.length;
+          this.written += batch.length;
+          // Calls waiting to be served go before the next batch.
+          if (done < taken.length) await new Promise((resolve) => setImmediate(resolve));
+        }
       } catch (error) {
+        // The unwritten records go back in front, oldest first, for the next attempt.
+        this.buffer = done === 0 ? taken.concat(this.buffer) : taken.slice(done).concat(this.buffer);
+        this.inFlight = 0;
         this.log.error({ err: error, pending: this.buffer.length }, 'usage flush failed; records kept for the next attempt');
         return;
       }
-      this.buffer.splice(0, batch.length);
-      this.written += batch.length;
     }
   }
 }

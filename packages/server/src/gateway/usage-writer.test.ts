@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import pino from 'pino';
+import type { UsageRecord } from '@tollgate/core';
+import { createRepositories, queryRows, type Repositories } from '@tollgate/store';
+import { openTestPglite, type TestDatabase } from '@tollgate/store/testing';
+import { UsageWriter } from './usage-writer.ts';
+
+const silent = pino({ level: 'silent' });
+
+function record(requestId: string, at: number): UsageRecord {
+  return {
+    requestId,
+    apiKeyId: null,
+    userId: null,
+    productId: null,
+    routeId: null,
+    routePath: '/v1/memes',
+    path: '/v1/memes',
+    method: 'GET',
+    statusCode: 401,
+    errorCode: 'invalid_api_key',
+    bytesIn: 0,
+    bytesOut: 100,
+    latencyMs: 1,
+    ip: '203.0.113.9',
+    isSandbox: false,
+    createdAt: new Date(at),
+    counted: false,
+    overage: false,
+  };
+}
+
+describe('UsageWriter', () => {
+  let database: TestDatabase;
+  let repos: Repositories;
+
+  beforeAll(async () => {
+    database = await openTestPglite();
+    repos = createRepositories(database.db);
+  });
+  afterAll(() => database.close());
+
+  const stored = async (prefix: string) =>
+    (await queryRows<{ request_id: string }>(database.db, sql`select request_id from api_usage where request_id like ${`${prefix}%`} order by id`)).map((r) => r.request_id);
+
+  it('writes everything buffered in batches, in the order recorded', async () => {
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 7 });
+    const ids = Array.from({ length: 30 }, (_, i) => `req_order_${String(i).padStart(2, '0')}`);
+    ids.forEach((id, i) => writer.record(record(id, Date.UTC(2026, 10, 23, 10, 0, i))));
+    expect(writer.pending).toBe(30);
+    await writer.flush();
+    expect(writer.pending).toBe(0);
+    expect(writer.written).toBe(30);
+    expect(await stored('req_order_')).toEqual(ids);
+  });
+
+  it('keeps the records of a failed flush, ahead of newer ones, and writes them on the next', async () => {
+    let failures = 1;
+    const flaky = {
+      writeBatch: (batch: readonly UsageRecord[]) => {
+        if (failures-- > 0) return Promise.reject(new Error('database unavailable'));
+        return repos.usage.writeBatch(batch);
+      },
+    } as Repositories['usage'];
+    const writer = new UsageWriter(flaky, silent, { flushIntervalMs: 60_000 });
+    writer.record(record('req_retry_a', Date.UTC(2026, 10, 23, 11)));
+    writer.record(record('req_retry_b', Date.UTC(2026, 10, 23, 11)));
+    await writer.flush();
+    expect(writer.pending).toBe(2);
+    expect(await stored('req_retry_')).toEqual([]);
+
+    writer.record(record('req_retry_c', Date.UTC(2026, 10, 23, 11)));
+    await writer.flush();
+    expect(writer.pending).toBe(0);
+    expect(await stored('req_retry_')).toEqual(['req_retry_a', 'req_retry_b', 'req_retry_c']);
+  });
+
+  it('past its bound drops new records and counts them', async () => {
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, maxBuffered: 3 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) writer.record(record(`req_bound_${id}`, Date.UTC(2026, 10, 23, 12)));
+    expect(writer.dropped).toBe(2);
+    await writer.stop();
+    expect(await stored('req_bound_')).toEqual(['req_bound_a', 'req_bound_b', 'req_bound_c']);
+  });
+
+  it('records arriving during a flush are written by stop()', async () => {
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 2 });
+    for (let i = 0; i < 5; i++) writer.record(record(`req_during_${i}`, Date.UTC(2026, 10, 23, 13)));
+    const flushing = writer.flush();
+    writer.record(record('req_during_late', Date.UTC(2026, 10, 23, 13)));
+    await flushing;
+    await writer.stop();
+    expect(await stored('req_during_')).toHaveLength(6);
+    expect(writer.pending).toBe(0);
+  });
+});
