@@ -39,7 +39,7 @@ export function tell(message: ChildMessage): void {
  * Calls `stop` once, on `{type:'stop'}` from the parent, SIGTERM/SIGINT, or the IPC channel
  * closing (the parent died): a server under test never outlives the bench.
  */
-export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Record<string, unknown>): void {
+export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Promise<Record<string, unknown>>): void {
   let stopping = false;
   const run = () => {
     if (stopping) return;
@@ -56,7 +56,7 @@ export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Re
   };
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'stop') run();
-    else if (message.type === 'stats' && stats) tell({ type: 'stats', stats: stats(message.reset) });
+    else if (message.type === 'stats' && stats) void stats(message.reset).then((values) => tell({ type: 'stats', stats: values }));
   });
   process.on('disconnect', run);
   process.on('SIGTERM', run);

@@ -1,0 +1,270 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './lib/child.ts';
+import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
+import { BENCH_PATH } from './lib/protocol.ts';
+import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/report.ts';
+
+/*
+ * `npm run bench`: the gateway (valid key, limits never hit, demo upstream, usage recording on)
+ * against a bare Fastify route answering the same body, with 1, 1,000 and 100,000 active keys.
+ *
+ * Two cores: each server runs alone in a child process pinned to CPU 1, the load generator
+ * (autocannon) runs here, pinned to CPU 0. For each key count the bare route is measured right
+ * after the gateway, with the very same request stream (the bare route ignores the key), and the
+ * gateway's figures are given as ratios to it. Every run must be all 2xx, or the bench fails.
+ *
+ * Env: BENCH_DURATION (s measured per run, 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (64),
+ * BENCH_PIPELINING (1), BENCH_KEYS (key counts, "1,1000,100000"), BENCH_PIN (pin CPUs, 1),
+ * BENCH_CPU_PROF (1: the gateway writes a V8 CPU profile of each measured run to
+ * bench/results/profiles/; profiling slows it, so figures of such a run are not the reference;
+ * summarize one with `npx tsx bench/profile-summary.ts <file>`).
+ * Method and figures: docs/benchmarks.md.
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = path.join(ROOT, 'bench', 'results');
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number ≥ ${min}, got "${raw}"`);
+  return value;
+}
+
+const settings = {
+  durationSec: envNumber('BENCH_DURATION', 10, 1),
+  warmupSec: envNumber('BENCH_WARMUP', 3, 0),
+  connections: envNumber('BENCH_CONNECTIONS', 64, 1),
+  pipelining: envNumber('BENCH_PIPELINING', 1, 1),
+  keyCounts: (process.env.BENCH_KEYS || '1,1000,100000').split(',').map((s) => {
+    const n = Number(s.trim().replace(/_/g, ''));
+    if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_KEYS must list positive integers, got "${process.env.BENCH_KEYS}"`);
+    return n;
+  }),
+  pin: process.env.BENCH_PIN !== '0' && hasTaskset(),
+  cpuProfile: process.env.BENCH_CPU_PROF === '1',
+  path: BENCH_PATH,
+  usageRecording: 'on (default USAGE_FLUSH_INTERVAL_MS=1000)',
+  database: 'PGlite (embedded default), fresh temporary DATA_DIR per gateway run',
+};
+if (settings.pipelining > 1) throw new Error('BENCH_PIPELINING > 1 is not supported with several keys (autocannon cannot set per-connection requests then)');
+
+const SERVER_CPU = 1;
+/** The same-load runs send this share of the gateway's saturated throughput to both servers. */
+const SAME_LOAD_SHARE = 0.5;
+const LOADGEN_CPU = 0;
+const tempDirs = new Set<string>();
+
+function cleanup(): void {
+  killAllChildren();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+const loadBase = () => ({ connections: settings.connections, pipelining: settings.pipelining });
+
+/** Runs `fn` and answers the share of one CPU the server and this process used meanwhile. */
+async function withCpu<T>(server: RunningServer, fn: () => Promise<T>): Promise<{ value: T; serverCpu: number | null; loadgenCpu: number }> {
+  const wall0 = performance.now();
+  const self0 = process.cpuUsage();
+  const server0 = server.cpuSeconds();
+  const value = await fn();
+  const wallSec = (performance.now() - wall0) / 1000;
+  const self = process.cpuUsage(self0);
+  const server1 = server.cpuSeconds();
+  return {
+    value,
+    serverCpu: server0 === null || server1 === null ? null : (server1 - server0) / wallSec,
+    loadgenCpu: (self.user + self.system) / 1e6 / wallSec,
+  };
+}
+
+async function measure(
+  server: RunningServer,
+  keys: string[],
+  label: string,
+  rate?: number,
+): Promise<{ result: LoadResult; serverCpu: number | null; loadgenCpu: number }> {
+  const url = server.url(BENCH_PATH);
+  // A fixed-rate run follows a saturated one on a warm server: no second warm-up.
+  if (settings.warmupSec > 0 && rate === undefined) {
+    assertClean(`${label} (warm-up)`, await runLoad({ ...loadBase(), url, durationSec: settings.warmupSec, keys, timeLatencies: false }));
+  }
+  await server.stats(true);
+  const { value: result, serverCpu, loadgenCpu } = await withCpu(server, () =>
+    runLoad({ ...loadBase(), url, durationSec: settings.durationSec, keys, timeLatencies: true, ...(rate !== undefined ? { rate } : {}) }),
+  );
+  assertClean(label, result);
+  log(`${label}: ${Math.round(result.rps)} req/s, p50 ${result.latencyMs?.p50.toFixed(2)} ms, p99 ${result.latencyMs?.p99.toFixed(2)} ms, server CPU ${serverCpu === null ? '–' : `${(serverCpu * 100).toFixed(0)} %`}`);
+  return { result, serverCpu, loadgenCpu };
+}
+
+/** One call by hand: the right status and the body's shape, before any load is trusted. */
+async function probe(server: RunningServer, key: string | undefined): Promise<{ status: number; bodyKeys: string[]; bytes: number; headers: Record<string, string> }> {
+  const response = await fetch(server.url(BENCH_PATH), key ? { headers: { 'x-api-key': key } } : {});
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`probe of ${server.url(BENCH_PATH)} answered ${response.status}: ${text}`);
+  return { status: response.status, bodyKeys: Object.keys(JSON.parse(text) as object).sort(), bytes: Buffer.byteLength(text), headers: Object.fromEntries(response.headers) };
+}
+
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+interface ScenarioRecord {
+  keys: number;
+  /** Both servers at one request rate, half the gateway's saturated throughput: latency and CPU per call at the same load. */
+  sameLoad: { rate: number; bare: Measured; gateway: Measured };
+  bare: { result: LoadResult; serverCpu: number | null; loadgenCpu: number; bodyBytes: number };
+  gateway: {
+    result: LoadResult;
+    serverCpu: number | null;
+    loadgenCpu: number;
+    bodyBytes: number;
+    setupMs: number;
+    coldPass: { keys: number; seconds: number; keysPerSecond: number } | null;
+    serverStats: Record<string, unknown> | null;
+    exit: { code: number | null; signal: NodeJS.Signals | null };
+  };
+}
+
+async function scenario(keyCount: number, rows: Row[], records: ScenarioRecord[]): Promise<void> {
+  const profileFile = path.join(RESULTS, 'profiles', `gateway-${keyCount}-keys.cpuprofile`);
+  if (settings.cpuProfile) mkdirSync(path.dirname(profileFile), { recursive: true });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  tempDirs.add(dataDir);
+  let keys: string[] = [];
+  let gatewayRecord: ScenarioRecord['gateway'];
+  let gatewayRow: Omit<Row, 'baseline'>;
+  let gatewayBodyKeys: string[];
+  let sameLoadRate: number;
+  let gatewaySameLoad: Measured;
+  try {
+    // The gateway first: it creates the keys, which the bare route's run then sends as well.
+    log(`gateway with ${keyCount.toLocaleString('en-US')} keys: setting up`);
+    const gateway = await startServer({ script: 'bench/gateway-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), ...(settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile } : {}) }, readyTimeoutMs: 300_000 });
+    keys = readFileSync(gateway.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
+    if (keys.length !== keyCount) throw new Error(`gateway wrote ${keys.length} keys, expected ${keyCount}`);
+    log(`gateway ready in ${(gateway.ready.setupMs / 1000).toFixed(1)} s (database, seed, ${keyCount} keys)`);
+    const gatewayProbe = await probe(gateway, keys[0]);
+    if (!gatewayProbe.headers['x-ratelimit-limit'] || !gatewayProbe.headers['x-request-id']) throw new Error('gateway probe lacks the gateway headers');
+    gatewayBodyKeys = gatewayProbe.bodyKeys;
+
+    // Every key once before anything is measured: the cold path (store lookup) is not what this
+    // bench measures, and with 100,000 keys a timed warm-up alone would not reach them all.
+    let coldPass: ScenarioRecord['gateway']['coldPass'] = null;
+    if (keyCount > 1) {
+      log(`gateway: calling each of the ${keyCount.toLocaleString('en-US')} keys once (cold pass)`);
+      const t0 = performance.now();
+      assertClean('cold pass', await runLoad({ ...loadBase(), url: gateway.url(BENCH_PATH), amount: keyCount, keys, timeLatencies: false }));
+      const seconds = (performance.now() - t0) / 1000;
+      coldPass = { keys: keyCount, seconds, keysPerSecond: keyCount / seconds };
+      log(`cold pass: ${seconds.toFixed(1)} s, ${Math.round(keyCount / seconds)} keys/s`);
+    }
+    const g = await measure(gateway, keys, `gateway, ${keyCount} keys`);
+    const serverStats = await gateway.stats(false);
+    sameLoadRate = Math.max(100, Math.round((g.result.rps * SAME_LOAD_SHARE) / 100) * 100);
+    gatewaySameLoad = await measure(gateway, keys, `gateway, ${keyCount} keys, at ${sameLoadRate} req/s`, sameLoadRate);
+    const exit = await gateway.stop();
+    if (exit.code !== 0) throw new Error(`gateway exited with code ${exit.code} (signal ${exit.signal})`);
+    gatewayRecord = { ...g, bodyBytes: gatewayProbe.bytes, setupMs: gateway.ready.setupMs, coldPass, serverStats, exit };
+    gatewayRow = { scenario: `gateway, ${keyCount.toLocaleString('en-US')} key${keyCount > 1 ? 's' : ''}`, kind: 'gateway', keys: keyCount, ...g };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    tempDirs.delete(dataDir);
+  }
+
+  log(`bare route, same ${keyCount.toLocaleString('en-US')}-key request stream`);
+  const bare = await startServer({ script: 'bench/bare-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile.replace('gateway-', 'bare-') } : {} });
+  const bareProbe = await probe(bare, keys[0]);
+  const b = await measure(bare, keys, `bare, ${keyCount} keys`);
+  const bareSameLoad = await measure(bare, keys, `bare, ${keyCount} keys, at ${sameLoadRate} req/s`, sameLoadRate);
+  await bare.stats(false);
+  await bare.stop();
+  if (bareProbe.bodyKeys.join() !== gatewayBodyKeys.join()) throw new Error(`bare and gateway bodies differ: ${bareProbe.bodyKeys} vs ${gatewayBodyKeys}`);
+
+  const bareRow: Row = { scenario: `bare route (${keyCount.toLocaleString('en-US')}-key stream)`, kind: 'bare', keys: keyCount, ...b, baseline: null };
+  rows.push(bareRow, { ...gatewayRow, baseline: b.result });
+  records.push({ keys: keyCount, sameLoad: { rate: sameLoadRate, bare: bareSameLoad, gateway: gatewaySameLoad }, bare: { ...b, bodyBytes: bareProbe.bytes }, gateway: gatewayRecord });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  const pinned = settings.pin && pinSelf(LOADGEN_CPU);
+  const info = machine();
+  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSec} s warm-up + ${settings.durationSec} s per run; CPUs ${pinned ? `pinned (load generator ${LOADGEN_CPU}, server ${SERVER_CPU})` : 'not pinned'}`);
+  if (info.cores < 2) log('warning: fewer than 2 cores, the load generator and the server share one');
+
+  const rows: Row[] = [];
+  const records: ScenarioRecord[] = [];
+  for (const keyCount of settings.keyCounts) await scenario(keyCount, rows, records);
+
+  const totalSec = (Date.now() - started) / 1000;
+  const loadAfter = os.loadavg();
+  const out = [
+    '',
+    `Tollgate gateway benchmark — ${new Date(started).toISOString()}`,
+    `machine: ${info.cpuModel}, ${info.cores} cores, ${info.memoryGb} GB, ${info.platform}, Node ${info.node}`,
+    `load: autocannon 8, ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSec} s warm-up then ${settings.durationSec} s measured per run, GET ${settings.path}`,
+    `cpus: ${pinned ? `server pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOADGEN_CPU}` : 'not pinned'}; load average before ${loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${loadAfter.map((n) => n.toFixed(2)).join(' ')}`,
+    '',
+    table(rows),
+    '',
+    'At the same load (both servers at half the gateway\'s saturated throughput):',
+    '',
+    sameLoadTable(records),
+    '',
+    `aims: gateway ≥ 75 % of the bare route's req/s; p99 within 2 ms of the bare route's at the same load. Total time ${totalSec.toFixed(0)} s.`,
+  ];
+  for (const row of rows) {
+    if (row.kind !== 'gateway') continue;
+    const r = ratio(row);
+    const same = records.find((record) => record.keys === row.keys)?.sameLoad;
+    const d = same?.gateway.result.latencyMs && same.bare.result.latencyMs ? same.gateway.result.latencyMs.p99 - same.bare.result.latencyMs.p99 : null;
+    out.push(`  ${row.scenario}: throughput ${r !== null && r >= 0.75 ? 'meets' : 'MISSES'} the aim (${((r ?? 0) * 100).toFixed(1)} %), p99 at the same load ${d !== null && d <= 2 ? 'meets' : 'MISSES'} it (${d === null ? '–' : d.toFixed(2)} ms)`);
+  }
+  for (const record of records) {
+    const s = record.gateway.serverStats;
+    if (s) out.push(`  gateway ${record.keys} keys, during the measured run: ${s.flushCount} usage flushes of ${s.flushRecords} records took ${s.flushTotalMs} ms (longest ${s.flushMaxMs} ms); ${s.keyLoads} key loads from the store took ${s.keyLoadTotalMs} ms; event-loop delay p99 ${s.loopDelayP99Ms} ms, max ${s.loopDelayMaxMs} ms; RSS ${s.rssMb} MB${record.gateway.coldPass ? `; cold pass ${record.gateway.coldPass.keysPerSecond.toFixed(0)} keys/s` : ''}`);
+  }
+  console.log(out.join('\n'));
+
+  mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, 'gateway-latest.json');
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        startedAt: new Date(started).toISOString(),
+        totalSec,
+        machine: info,
+        loadAverage: { before: loadBefore, after: loadAfter },
+        settings: { ...settings, pinned },
+        rows: rows.map((row) => ({ scenario: row.scenario, kind: row.kind, keys: row.keys, rps: row.result.rps, latencyMs: row.result.latencyMs, ratio: ratio(row), p99DeltaMs: p99Delta(row), serverCpu: row.serverCpu, loadgenCpu: row.loadgenCpu })),
+        scenarios: records,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+}
+
+try {
+  await main();
+} catch (error) {
+  cleanup();
+  console.error(error);
+  process.exit(1);
+}
+cleanup();

@@ -1,0 +1,136 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { ReadyMessage, StatsMessage } from './protocol.ts';
+
+/*
+ * A server under test in a child process of its own: started with this Node and tsx's loader,
+ * optionally pinned to one CPU with taskset, stopped (and, failing that, killed) by the runner.
+ */
+
+export interface ServerOptions {
+  script: string;
+  env?: Record<string, string>;
+  /** CPU to pin the child to (taskset -c); null: not pinned. */
+  cpu: number | null;
+  /** Extra Node flags, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+  /** How long setup may take before the start is a failure. */
+  readyTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  pid: number;
+  ready: ReadyMessage;
+  url(path: string): string;
+  /** Asks the server for its counters (gateway only); `reset` starts them again from zero. */
+  stats(reset?: boolean): Promise<Record<string, unknown> | null>;
+  /** CPU seconds (user + system, all threads) the server has used so far, from /proc; null elsewhere. */
+  cpuSeconds(): number | null;
+  /** Graceful stop; SIGKILL when it does not exit in time. Resolves when the process is gone. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK)
+
+/** utime + stime of a process (all its threads), in seconds. */
+export function procCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+let tasksetAvailable: boolean | undefined;
+export function hasTaskset(): boolean {
+  tasksetAvailable ??= spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+  return tasksetAvailable;
+}
+
+/** Pins every thread of this process to `cpu` (best effort). */
+export function pinSelf(cpu: number): boolean {
+  if (!hasTaskset()) return false;
+  return spawnSync('taskset', ['-a', '-c', '-p', String(cpu), String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+const live = new Set<ChildProcess>();
+/** Last resort for an exception or Ctrl-C in the runner: no server outlives it. */
+export function killAllChildren(): void {
+  for (const child of live) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', options.script];
+  const pinned = options.cpu !== null && hasTaskset();
+  const [command, args] = pinned
+    ? ['taskset', ['-c', String(options.cpu), process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
+  const child = spawn(command as string, args as string[], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...options.env },
+  });
+  live.add(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+
+  const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${options.script} was not ready within ${options.readyTimeoutMs ?? 120_000} ms`));
+    }, options.readyTimeoutMs ?? 120_000);
+    const onMessage = (message: ReadyMessage | StatsMessage) => {
+      if (message.type !== 'ready') return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(message);
+    };
+    child.on('message', onMessage);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.script} exited before it was ready (code ${code}, signal ${signal})`));
+    });
+  });
+
+  return {
+    // With taskset, child.pid is taskset's pid, which exec()s node: the same process.
+    pid: child.pid ?? -1,
+    ready,
+    url: (path) => `http://127.0.0.1:${ready.port}${path}`,
+    cpuSeconds: () => procCpuSeconds(child.pid),
+    stats: (reset = false) =>
+      new Promise((resolve) => {
+        if (!child.connected) return resolve(null);
+        const timer = setTimeout(() => {
+          child.off('message', onMessage);
+          resolve(null);
+        }, 30_000);
+        const onMessage = (message: ReadyMessage | StatsMessage) => {
+          if (message.type !== 'stats') return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(message.stats);
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats', reset });
+      }),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        if (child.connected) child.send({ type: 'stop' });
+        else child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        const result = await exited;
+        clearTimeout(timer);
+        return result;
+      }
+      return exited;
+    },
+  };
+}
