@@ -14,17 +14,30 @@ export interface RandomSource {
 export type AdmissionResult =
   | { outcome: 'admitted'; rate: RateDecision; overage: boolean; dayUsed: number; monthUsed: number }
   | { outcome: 'rate_limited'; rate: RateDecision }
-  | { outcome: 'quota_exceeded'; rate: RateDecision; quota: Extract<QuotaDecision, { allowed: false }> };
+  | { outcome: 'quota_exceeded'; rate: RateDecision; quota: Extract<QuotaDecision, { allowed: false }> }
+  /** The shared limiter cannot answer and the failure mode is `closed`. */
+  | { outcome: 'unavailable' };
 
 /**
  * Rate limit, daily cap and monthly quota for one call, decided and counted atomically:
- * a refused call consumes nothing. In process (embedded) or one Lua script (Redis).
+ * a refused call consumes nothing. In process (embedded: synchronous, so a warm call needs no
+ * promise) or one Lua script per call (Redis: a promise).
  */
 export interface AdmissionStore {
-  admit(keyId: string, rate: RatePolicy, quota: QuotaPolicy, nowMs: number): AdmissionResult;
-  /** Seeds the persisted counts of a key seen for the first time by this process. */
-  seedCounts(keyId: string, counts: { day: string; dayUsed: number; month: string; monthUsed: number }): void;
-  hasCounts(keyId: string): boolean;
+  admit(keyId: string, rate: RatePolicy, quota: QuotaPolicy, nowMs: number): AdmissionResult | Promise<AdmissionResult>;
+  /**
+   * Seeds a key's persisted counts (from the database) for the periods the store has no count
+   * of: a count it already keeps wins, and a newer period replaces an older one. A restarted
+   * process, or a Redis that lost its data, continues from the store instead of from zero.
+   */
+  seedCounts(keyId: string, counts: SeededCounts): void | Promise<void>;
+}
+
+export interface SeededCounts {
+  day: string;
+  dayUsed: number;
+  month: string;
+  monthUsed: number;
 }
 
 export type BusMessage =

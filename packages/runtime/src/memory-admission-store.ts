@@ -9,6 +9,7 @@ import {
   type AdmissionStore,
   type QuotaPolicy,
   type RatePolicy,
+  type SeededCounts,
 } from '@tollgate/core';
 
 interface KeyState {
@@ -72,16 +73,21 @@ export class MemoryAdmissionStore implements AdmissionStore {
     };
   }
 
-  seedCounts(keyId: string, counts: { day: string; dayUsed: number; month: string; monthUsed: number }): void {
-    const state = this.stateFor(keyId, 0);
-    state.day = counts.day;
-    state.dayUsed = counts.dayUsed;
-    state.month = counts.month;
-    state.monthUsed = counts.monthUsed;
-  }
-
-  hasCounts(keyId: string): boolean {
-    return this.states.has(keyId);
+  seedCounts(keyId: string, counts: SeededCounts): void {
+    const state = this.states.get(keyId);
+    if (!state) {
+      this.states.set(keyId, { bucket: undefined, window: null, day: counts.day, dayUsed: counts.dayUsed, month: counts.month, monthUsed: counts.monthUsed });
+      return;
+    }
+    // ISO labels compare in time order: only a period newer than the one kept is taken.
+    if (counts.day > state.day) {
+      state.day = counts.day;
+      state.dayUsed = counts.dayUsed;
+    }
+    if (counts.month > state.month) {
+      state.month = counts.month;
+      state.monthUsed = counts.monthUsed;
+    }
   }
 
   private stateFor(keyId: string, nowMs: number): KeyState {
