@@ -99,6 +99,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     pingDatabase: () => deps.database.ping(),
     usage: () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped }),
     accepting: () => accepting,
+    limiter: () => deps.limiter(),
   });
   // Cookies (sessions) only where they mean something: the gateway's calls skip the cookie hooks.
   await app.register(async (scope) => {

@@ -8,6 +8,11 @@ describe('loadConfig', () => {
     expect(config.dataDir).toMatch(/data$/);
   });
 
+  it('distributed mode: Redis settings default to local limits on failure', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379' })).toMatchObject({ redisUrl: 'redis://cache:6379', redisKeyPrefix: 'tollgate:', rateLimitFailureMode: 'local', redisCommandTimeoutMs: 500 });
+    expect(loadConfig({ RATE_LIMIT_FAILURE_MODE: 'closed', REDIS_KEY_PREFIX: 'eu1:' })).toMatchObject({ rateLimitFailureMode: 'closed', redisKeyPrefix: 'eu1:' });
+  });
+
   it('reads TRUST_PROXY as a flag, a hop count or a list of proxies', () => {
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
@@ -21,6 +26,8 @@ describe('loadConfig', () => {
     [{ ADMIN_EMAIL: 'a@b.co' }, /ADMIN_EMAIL and ADMIN_PASSWORD must be set together/],
     [{ ADMIN_EMAIL: 'a@b.co', ADMIN_PASSWORD: 'short' }, /at least 8/],
     [{ SEED_DEMO: 'maybe' }, /SEED_DEMO must be true or false/],
+    [{ RATE_LIMIT_FAILURE_MODE: 'fail' }, /RATE_LIMIT_FAILURE_MODE must be one of local, open, closed/],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, /REDIS_COMMAND_TIMEOUT_MS must be an integer between 10/],
   ])('refuses %o with a message naming the setting', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { isValidBrandPrefix } from '@tollgate/core';
+import type { LimiterFailureMode } from '@tollgate/runtime';
 
 export interface Config {
   port: number;
@@ -9,6 +10,12 @@ export interface Config {
   /** PostgreSQL schema to use instead of `public` (lets test suites share one server). */
   databaseSchema: string | null;
   redisUrl: string | null;
+  /** Prepended to every Redis key, so deployments can share one Redis. */
+  redisKeyPrefix: string;
+  /** A Redis command not answered in this time counts as Redis being unavailable. */
+  redisCommandTimeoutMs: number;
+  /** What the gateway does while Redis cannot answer (see docs/deployment.md). */
+  rateLimitFailureMode: LimiterFailureMode;
   adminEmail: string | null;
   adminPassword: string | null;
   /** Brand of issued keys: `tg` gives `tg_live_…`. */
@@ -50,6 +57,13 @@ function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+}
+
 function trustProxy(raw: string | undefined): Config['trustProxy'] {
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
@@ -78,6 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || null,
     databaseSchema: env.DATABASE_SCHEMA || null,
     redisUrl: env.REDIS_URL || null,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX || 'tollgate:',
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 500, 10, 60_000),
+    rateLimitFailureMode: oneOf(env, 'RATE_LIMIT_FAILURE_MODE', ['local', 'open', 'closed'] as const, 'local'),
     adminEmail,
     adminPassword,
     keyPrefix,

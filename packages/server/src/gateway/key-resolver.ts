@@ -66,10 +66,8 @@ export class KeyResolver {
       return null;
     }
     const { key, plan, subscriptionStatus, counts } = found;
-    // A process that has not counted for the key yet continues from the persisted counts.
-    if (!this.admission.hasCounts(key.id)) {
-      this.admission.seedCounts(key.id, { day: dayPeriod(now), dayUsed: counts.day, month: monthPeriod(now), monthUsed: counts.month });
-    }
+    // Counts this process (or Redis) does not keep yet continue from the persisted ones.
+    await this.admission.seedCounts(key.id, { day: dayPeriod(now), dayUsed: counts.day, month: monthPeriod(now), monthUsed: counts.month });
     const resolved: ResolvedKey = {
       id: key.id,
       userId: key.userId,

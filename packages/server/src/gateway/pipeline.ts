@@ -9,6 +9,7 @@ import {
   parseApiKey,
   retryAfterSeconds,
   routeAccess,
+  type AdmissionResult,
   type AdmissionStore,
   type Clock,
   type RateDecision,
@@ -175,7 +176,14 @@ export function createGatewayHandler(deps: GatewayDeps) {
     const hash = sha256Hex(rawKey);
     const cached = keys.cached(hash);
     if (cached !== undefined) return withKey(request, reply, ctx, cached, now);
-    return keys.load(hash).then((key) => withKey(request, reply, ctx, key, now));
+    return keys.load(hash).then(
+      (key) => withKey(request, reply, ctx, key, now),
+      (error: unknown) => {
+        // The store is down: warm keys keep working, a key not cached cannot be checked.
+        request.log.error({ err: error }, 'key lookup failed');
+        return refuse(request, reply, ctx, 'service_unavailable', 'The API key cannot be checked right now; retry shortly', { reason: 'store_unavailable' }, { 'retry-after': '1' });
+      },
+    );
   };
 
   function withKey(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey | null, now: number): Promise<void> | undefined {
@@ -216,6 +224,17 @@ export function createGatewayHandler(deps: GatewayDeps) {
     }
 
     const admitted = admission.admit(key.id, key.limits.rate, key.limits.quota, now);
+    // In process the decision is at hand; from Redis it comes back with the script's answer.
+    if (admitted instanceof Promise) return admitted.then((result) => answer(request, reply, ctx, key, now, result));
+    return answer(request, reply, ctx, key, now, admitted);
+  }
+
+  /** The admission's outcome: a refusal, or the call served (demo upstream) or forwarded. */
+  function answer(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey, now: number, admitted: AdmissionResult): Promise<void> | undefined {
+    const matched = ctx.matched as MatchedRoute;
+    if (admitted.outcome === 'unavailable') {
+      return refuse(request, reply, ctx, 'service_unavailable', 'Rate limits cannot be checked right now; retry shortly', { reason: 'limiter_unavailable' }, { 'retry-after': '1' });
+    }
     rateHeaders(reply, admitted.rate);
     if (admitted.outcome === 'rate_limited') {
       const seconds = retryAfterSeconds(admitted.rate.retryAfterMs);

@@ -17,6 +17,7 @@ const PUBLIC = new Set([
   'POST /api/v1/auth/logout',
   'GET /health',
   'GET /ready',
+  'GET /live',
 ]);
 
 interface Operation {

@@ -1,11 +1,10 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Clock } from '@tollgate/core';
-import { ManualClock, MemoryAdmissionStore, MemoryEventBus } from '@tollgate/runtime';
-import { createRepositories } from '@tollgate/store';
+import { ManualClock } from '@tollgate/runtime';
 import { openTestPglite, openTestPostgres, reopenTestPglite, type TestDatabase } from '@tollgate/store/testing';
 import { buildApp, type Tollgate } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
-import type { Deps } from '../deps.ts';
+import { assembleDeps, type Deps } from '../deps.ts';
 import { seedDemoCatalog } from '../demo/seed.ts';
 import { ensureAdminAccount } from '../services/accounts.ts';
 
@@ -21,6 +20,8 @@ export interface TestAppOptions {
   database?: 'pglite' | 'postgres';
   /** Seed the two demo catalogs (default true). */
   seed?: boolean;
+  /** Run on this database (several instances on one store); the caller closes it. */
+  shared?: TestDatabase;
 }
 
 export interface TestApp {
@@ -49,21 +50,15 @@ let counter = 0;
 export const uniqueEmail = (tag = 'user') => `${tag}-${process.pid}-${Date.now()}-${++counter}@example.test`;
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  if (options.shared) return startOn(options.shared, options);
   const database = options.database === 'postgres' ? await openTestPostgres() : await openTestPglite();
   return startOn(database, options);
 }
 
 async function startOn(database: TestDatabase, options: TestAppOptions): Promise<TestApp> {
   const config = loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: database.dataDir ?? '/tmp', ...options.env });
-  const repos = createRepositories(database.db);
-  const deps: Deps = {
-    database,
-    repos,
-    admission: new MemoryAdmissionStore(),
-    bus: new MemoryEventBus(),
-    clock: options.clock ?? { now: () => Date.now() },
-    close: () => database.close(),
-  };
+  const deps = await assembleDeps(database, config, { clock: options.clock ?? { now: () => Date.now() } });
+  const { repos } = deps;
   if (options.seed ?? true) await seedDemoCatalog(repos);
   const tollgate = await buildApp({ config, deps, logger: false });
   await tollgate.app.ready();
@@ -112,6 +107,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     flushUsage: () => tollgate.usage.flush(),
     async restart() {
       await app.close();
+      await deps.close();
       await database.closeKeepingData();
       const dataDir = database.dataDir;
       if (dataDir === undefined) throw new Error('restart() is for PGlite test apps');
@@ -119,7 +115,8 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     },
     async close() {
       await app.close();
-      await database.close();
+      await deps.close();
+      if (!options.shared) await database.close();
     },
   };
   return self;
