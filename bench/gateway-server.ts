@@ -22,7 +22,7 @@ import { onStop, tell } from './lib/protocol.ts';
  * columns the key service writes: sha256 of the key, display prefix, last four.
  *
  * Env: BENCH_DATA_DIR (required, an empty folder the parent removes), BENCH_KEYS (default 1),
- * PORT (default 0), LOG_LEVEL (default warn), BENCH_USAGE_FLUSH_INTERVAL_MS (diagnostics: defer the
+ * PORT (default 0), LOG_LEVEL (default warn), BENCH_REDIS_URL (limits in Redis), BENCH_USAGE_FLUSH_INTERVAL_MS (diagnostics: defer the
  * usage flush), BENCH_CPU_PROFILE (a file: profile the measured run).
  */
 
@@ -38,6 +38,8 @@ const config = loadConfig({
   PORT: process.env.PORT ?? '0',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   SEED_DEMO: 'true',
+  // Distributed limits: Redis for rate limits and counts (the database stays PGlite).
+  ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL, REDIS_KEY_PREFIX: `tollgate-bench:${process.pid}:` } : {}),
   // Diagnostics only (the reference runs keep the default, 1000 ms).
   ...(process.env.BENCH_USAGE_FLUSH_INTERVAL_MS ? { USAGE_FLUSH_INTERVAL_MS: process.env.BENCH_USAGE_FLUSH_INTERVAL_MS } : {}),
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './lib/child.ts';
 import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
+import { Redis } from 'ioredis';
 import { BENCH_PATH } from './lib/protocol.ts';
 import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/report.ts';
 
@@ -25,6 +26,7 @@ import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
 const RESULTS = path.join(ROOT, 'bench', 'results');
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -45,6 +47,8 @@ const settings = {
     if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_KEYS must list positive integers, got "${process.env.BENCH_KEYS}"`);
     return n;
   }),
+  /** Key counts run again with limits in Redis ("" for none). */
+  redisKeyCounts: (process.env.BENCH_REDIS_KEYS ?? '1').split(',').filter((x) => x.trim() !== '').map(Number),
   pin: process.env.BENCH_PIN !== '0' && hasTaskset(),
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
   path: BENCH_PATH,
@@ -95,6 +99,7 @@ async function measure(
   keys: string[],
   label: string,
   rate?: number,
+  onStart?: () => Promise<void>,
 ): Promise<{ result: LoadResult; serverCpu: number | null; loadgenCpu: number }> {
   const url = server.url(BENCH_PATH);
   // A fixed-rate run follows a saturated one on a warm server: no second warm-up.
@@ -102,6 +107,7 @@ async function measure(
     assertClean(`${label} (warm-up)`, await runLoad({ ...loadBase(), url, durationSec: settings.warmupSec, keys, timeLatencies: false }));
   }
   await server.stats(true);
+  await onStart?.();
   const { value: result, serverCpu, loadgenCpu } = await withCpu(server, () =>
     runLoad({ ...loadBase(), url, durationSec: settings.durationSec, keys, timeLatencies: true, ...(rate !== undefined ? { rate } : {}) }),
   );
@@ -122,10 +128,14 @@ type Measured = Awaited<ReturnType<typeof measure>>;
 
 interface ScenarioRecord {
   keys: number;
+  mode: Mode;
   /** Both servers at one request rate, half the gateway's saturated throughput: latency and CPU per call at the same load. */
   sameLoad: { rate: number; bare: Measured; gateway: Measured };
   bare: { result: LoadResult; serverCpu: number | null; loadgenCpu: number; bodyBytes: number };
   gateway: {
+    mode: Mode;
+    /** Redis requests (admission scripts) per call during the measured run (Redis mode). */
+    redisCommandsPerCall: number | null;
     result: LoadResult;
     serverCpu: number | null;
     loadgenCpu: number;
@@ -137,8 +147,27 @@ interface ScenarioRecord {
   };
 }
 
-async function scenario(keyCount: number, rows: Row[], records: ScenarioRecord[]): Promise<void> {
-  const profileFile = path.join(RESULTS, 'profiles', `gateway-${keyCount}-keys.cpuprofile`);
+type Mode = 'embedded' | 'redis';
+
+/**
+ * Scripts Redis has run so far (EVALSHA and EVAL calls, INFO commandstats): one a call means one
+ * request to Redis a call, at most one network round trip (auto-pipelining may share one among
+ * several calls). total_commands_processed would also count the commands inside each script.
+ */
+async function redisScriptCalls(): Promise<number> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    const info = await redis.info('commandstats');
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+    return calls('evalsha') + calls('eval');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function scenario(keyCount: number, mode: Mode, rows: Row[], records: ScenarioRecord[]): Promise<void> {
+  const label = `gateway${mode === 'redis' ? ' (Redis)' : ''}`;
+  const profileFile = path.join(RESULTS, 'profiles', `gateway-${mode}-${keyCount}-keys.cpuprofile`);
   if (settings.cpuProfile) mkdirSync(path.dirname(profileFile), { recursive: true });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   tempDirs.add(dataDir);
@@ -151,7 +180,7 @@ async function scenario(keyCount: number, rows: Row[], records: ScenarioRecord[]
   try {
     // The gateway first: it creates the keys, which the bare route's run then sends as well.
     log(`gateway with ${keyCount.toLocaleString('en-US')} keys: setting up`);
-    const gateway = await startServer({ script: 'bench/gateway-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), ...(settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile } : {}) }, readyTimeoutMs: 300_000 });
+    const gateway = await startServer({ script: 'bench/gateway-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), ...(mode === 'redis' ? { BENCH_REDIS_URL: REDIS_URL } : {}), ...(settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile } : {}) }, readyTimeoutMs: 300_000 });
     keys = readFileSync(gateway.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
     if (keys.length !== keyCount) throw new Error(`gateway wrote ${keys.length} keys, expected ${keyCount}`);
     log(`gateway ready in ${(gateway.ready.setupMs / 1000).toFixed(1)} s (database, seed, ${keyCount} keys)`);
@@ -170,14 +199,17 @@ async function scenario(keyCount: number, rows: Row[], records: ScenarioRecord[]
       coldPass = { keys: keyCount, seconds, keysPerSecond: keyCount / seconds };
       log(`cold pass: ${seconds.toFixed(1)} s, ${Math.round(keyCount / seconds)} keys/s`);
     }
-    const g = await measure(gateway, keys, `gateway, ${keyCount} keys`);
+    let commandsAtStart = 0;
+    const g = await measure(gateway, keys, `${label}, ${keyCount} keys`, undefined, mode === 'redis' ? async () => void (commandsAtStart = await redisScriptCalls()) : undefined);
+    const redisCommandsPerCall = mode === 'redis' ? ((await redisScriptCalls()) - commandsAtStart) / g.result.requests : null;
+    if (redisCommandsPerCall !== null) log(`Redis: ${redisCommandsPerCall.toFixed(3)} scripts per call`);
     const serverStats = await gateway.stats(false);
     sameLoadRate = Math.max(100, Math.round((g.result.rps * SAME_LOAD_SHARE) / 100) * 100);
-    gatewaySameLoad = await measure(gateway, keys, `gateway, ${keyCount} keys, at ${sameLoadRate} req/s`, sameLoadRate);
+    gatewaySameLoad = await measure(gateway, keys, `${label}, ${keyCount} keys, at ${sameLoadRate} req/s`, sameLoadRate);
     const exit = await gateway.stop();
     if (exit.code !== 0) throw new Error(`gateway exited with code ${exit.code} (signal ${exit.signal})`);
-    gatewayRecord = { ...g, bodyBytes: gatewayProbe.bytes, setupMs: gateway.ready.setupMs, coldPass, serverStats, exit };
-    gatewayRow = { scenario: `gateway, ${keyCount.toLocaleString('en-US')} key${keyCount > 1 ? 's' : ''}`, kind: 'gateway', keys: keyCount, ...g };
+    gatewayRecord = { ...g, mode, redisCommandsPerCall, bodyBytes: gatewayProbe.bytes, setupMs: gateway.ready.setupMs, coldPass, serverStats, exit };
+    gatewayRow = { scenario: `${label}, ${keyCount.toLocaleString('en-US')} key${keyCount > 1 ? 's' : ''}`, kind: 'gateway', keys: keyCount, mode, ...g };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     tempDirs.delete(dataDir);
@@ -194,7 +226,7 @@ async function scenario(keyCount: number, rows: Row[], records: ScenarioRecord[]
 
   const bareRow: Row = { scenario: `bare route (${keyCount.toLocaleString('en-US')}-key stream)`, kind: 'bare', keys: keyCount, ...b, baseline: null };
   rows.push(bareRow, { ...gatewayRow, baseline: b.result });
-  records.push({ keys: keyCount, sameLoad: { rate: sameLoadRate, bare: bareSameLoad, gateway: gatewaySameLoad }, bare: { ...b, bodyBytes: bareProbe.bytes }, gateway: gatewayRecord });
+  records.push({ keys: keyCount, mode, sameLoad: { rate: sameLoadRate, bare: bareSameLoad, gateway: gatewaySameLoad }, bare: { ...b, bodyBytes: bareProbe.bytes }, gateway: gatewayRecord });
 }
 
 async function main(): Promise<void> {
@@ -207,7 +239,8 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const records: ScenarioRecord[] = [];
-  for (const keyCount of settings.keyCounts) await scenario(keyCount, rows, records);
+  for (const keyCount of settings.keyCounts) await scenario(keyCount, 'embedded', rows, records);
+  for (const keyCount of settings.redisKeyCounts) await scenario(keyCount, 'redis', rows, records);
 
   const totalSec = (Date.now() - started) / 1000;
   const loadAfter = os.loadavg();
@@ -229,13 +262,14 @@ async function main(): Promise<void> {
   for (const row of rows) {
     if (row.kind !== 'gateway') continue;
     const r = ratio(row);
-    const same = records.find((record) => record.keys === row.keys)?.sameLoad;
+    const same = records.find((record) => record.keys === row.keys && record.mode === row.mode)?.sameLoad;
     const d = same?.gateway.result.latencyMs && same.bare.result.latencyMs ? same.gateway.result.latencyMs.p99 - same.bare.result.latencyMs.p99 : null;
     out.push(`  ${row.scenario}: throughput ${r !== null && r >= 0.75 ? 'meets' : 'MISSES'} the aim (${((r ?? 0) * 100).toFixed(1)} %), p99 at the same load ${d !== null && d <= 2 ? 'meets' : 'MISSES'} it (${d === null ? '–' : d.toFixed(2)} ms)`);
   }
   for (const record of records) {
     const s = record.gateway.serverStats;
-    if (s) out.push(`  gateway ${record.keys} keys, during the measured run: ${s.flushCount} usage flushes of ${s.flushRecords} records took ${s.flushTotalMs} ms (longest ${s.flushMaxMs} ms); ${s.keyLoads} key loads from the store took ${s.keyLoadTotalMs} ms; event-loop delay p99 ${s.loopDelayP99Ms} ms, max ${s.loopDelayMaxMs} ms; RSS ${s.rssMb} MB${record.gateway.coldPass ? `; cold pass ${record.gateway.coldPass.keysPerSecond.toFixed(0)} keys/s` : ''}`);
+    if (record.gateway.redisCommandsPerCall !== null) out.push(`  gateway (Redis) ${record.keys} keys: ${record.gateway.redisCommandsPerCall.toFixed(3)} Redis requests (scripts) per call`);
+    if (s) out.push(`  gateway (${record.mode}) ${record.keys} keys, during the measured run: ${s.flushCount} usage flushes of ${s.flushRecords} records took ${s.flushTotalMs} ms (longest ${s.flushMaxMs} ms); ${s.keyLoads} key loads from the store took ${s.keyLoadTotalMs} ms; event-loop delay p99 ${s.loopDelayP99Ms} ms, max ${s.loopDelayMaxMs} ms; RSS ${s.rssMb} MB${record.gateway.coldPass ? `; cold pass ${record.gateway.coldPass.keysPerSecond.toFixed(0)} keys/s` : ''}`);
   }
   console.log(out.join('\n'));
 

@@ -26,6 +26,8 @@ export interface Row {
   scenario: string;
   kind: 'bare' | 'gateway';
   keys: number;
+  /** Where the gateway's limits live (gateway rows). */
+  mode?: 'embedded' | 'redis';
   result: LoadResult;
   /** The bare run this row is compared with (same keys, same request stream). */
   baseline: LoadResult | null;
@@ -72,12 +74,12 @@ interface SameLoadRun {
 }
 
 /** Latency and server CPU per call with both servers at one request rate. */
-export function sameLoadTable(records: { keys: number; sameLoad: { rate: number; bare: SameLoadRun; gateway: SameLoadRun } }[]): string {
-  const head = ['keys', 'rate req/s', 'bare p50', 'bare p99', 'gateway p50', 'gateway p99', 'p99 − bare p99 (ms)', 'bare CPU µs/call', 'gateway CPU µs/call'];
+export function sameLoadTable(records: { keys: number; mode: 'embedded' | 'redis'; sameLoad: { rate: number; bare: SameLoadRun; gateway: SameLoadRun } }[]): string {
+  const head = ['gateway', 'rate req/s', 'bare p50', 'bare p99', 'gateway p50', 'gateway p99', 'p99 − bare p99 (ms)', 'bare CPU µs/call', 'gateway CPU µs/call'];
   const perCall = (run: SameLoadRun) => (run.serverCpu === null ? null : (run.serverCpu * 1e6) / run.result.rps);
-  const body = records.map(({ keys, sameLoad: { rate, bare, gateway } }) => {
+  const body = records.map(({ keys, mode, sameLoad: { rate, bare, gateway } }) => {
     const delta = bare.result.latencyMs && gateway.result.latencyMs ? gateway.result.latencyMs.p99 - bare.result.latencyMs.p99 : null;
-    return [thousands(keys), thousands(rate), fmt(bare.result.latencyMs?.p50), fmt(bare.result.latencyMs?.p99), fmt(gateway.result.latencyMs?.p50), fmt(gateway.result.latencyMs?.p99), signed(delta), fmt(perCall(bare), 1), fmt(perCall(gateway), 1)];
+    return [`${mode}, ${thousands(keys)} key${keys > 1 ? 's' : ''}`, thousands(rate), fmt(bare.result.latencyMs?.p50), fmt(bare.result.latencyMs?.p99), fmt(gateway.result.latencyMs?.p50), fmt(gateway.result.latencyMs?.p99), signed(delta), fmt(perCall(bare), 1), fmt(perCall(gateway), 1)];
   });
   return markdown(head, body);
 }
