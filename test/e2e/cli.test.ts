@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,4 +40,23 @@ describe('tollgate CLI', () => {
       stderr: expect.stringContaining('PORT must be an integer'),
     });
   });
+
+  it('worker runs the background jobs and stops on SIGTERM with exit code 0', async () => {
+    const workerDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-worker-'));
+    const child = spawn(process.execPath, ['bin/tollgate.js', 'worker'], { cwd: ROOT, env: { ...env, DATA_DIR: workerDir } });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await expect.poll(() => output, { timeout: 30_000, interval: 100 }).toContain('worker running background jobs');
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - sent).toBeLessThan(10_000);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(workerDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

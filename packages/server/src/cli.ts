@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { createDeps } from './deps.ts';
-import { startServer } from './server.ts';
+import { startServer, startWorker } from './server.ts';
 import { ensureAdminAccount } from './services/accounts.ts';
 
 const USAGE = `Usage: tollgate <command> [options]
 
 Commands:
-  serve                                   run the server (the default; what npm start does)
+  serve                                   run the server and its background jobs (the default; what npm start does;
+                                          WORKERS=false leaves the jobs to \`tollgate worker\`)
+  worker                                  run only the background jobs (distributed mode: scale apart)
   migrate                                 apply database migrations and exit
   create-admin --email E --password P     create an administrator, or promote an existing account
 
@@ -19,6 +21,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       await startServer(config);
+      return -1; // keep running
+    case 'worker':
+      await startWorker(config);
       return -1; // keep running
     case 'migrate': {
       const deps = await createDeps(config);

@@ -8,6 +8,11 @@ describe('loadConfig', () => {
     expect(config.dataDir).toMatch(/data$/);
   });
 
+  it('serve runs the background jobs and keeps 90 days of call records unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ workers: true, usageRetentionDays: 90 });
+    expect(loadConfig({ WORKERS: 'false', USAGE_RETENTION_DAYS: '30' })).toMatchObject({ workers: false, usageRetentionDays: 30 });
+  });
+
   it('distributed mode: Redis settings default to local limits on failure', () => {
     expect(loadConfig({ REDIS_URL: 'redis://cache:6379' })).toMatchObject({ redisUrl: 'redis://cache:6379', redisKeyPrefix: 'tollgate:', rateLimitFailureMode: 'local', redisCommandTimeoutMs: 500 });
     expect(loadConfig({ RATE_LIMIT_FAILURE_MODE: 'closed', REDIS_KEY_PREFIX: 'eu1:' })).toMatchObject({ rateLimitFailureMode: 'closed', redisKeyPrefix: 'eu1:' });
@@ -28,6 +33,8 @@ describe('loadConfig', () => {
     [{ SEED_DEMO: 'maybe' }, /SEED_DEMO must be true or false/],
     [{ RATE_LIMIT_FAILURE_MODE: 'fail' }, /RATE_LIMIT_FAILURE_MODE must be one of local, open, closed/],
     [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, /REDIS_COMMAND_TIMEOUT_MS must be an integer between 10/],
+    [{ USAGE_RETENTION_DAYS: '0' }, /USAGE_RETENTION_DAYS must be an integer between 1/],
+    [{ WORKERS: 'sometimes' }, /WORKERS must be true or false/],
   ])('refuses %o with a message naming the setting', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -31,6 +31,10 @@ export interface Config {
   cookieSecure: boolean;
   sessionTtlHours: number;
   usageFlushIntervalMs: number;
+  /** Days of per-call records kept (rollups and counters stay). */
+  usageRetentionDays: number;
+  /** `serve` also works background jobs (set false to run them only in `tollgate worker`). */
+  workers: boolean;
   upstreamTimeoutMs: number;
   /** Failed key authentications an IP may make at once, refilled per minute. */
   authFailureBurst: number;
@@ -105,6 +109,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cookieSecure: bool(env, 'COOKIE_SECURE', env.NODE_ENV === 'production'),
     sessionTtlHours: int(env, 'SESSION_TTL_HOURS', 24 * 14, 1),
     usageFlushIntervalMs: int(env, 'USAGE_FLUSH_INTERVAL_MS', 1000, 10, 60_000),
+    usageRetentionDays: int(env, 'USAGE_RETENTION_DAYS', 90, 1),
+    workers: bool(env, 'WORKERS', true),
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 100),
     authFailureBurst: int(env, 'AUTH_FAILURE_BURST', 20, 1),
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 10, 1),

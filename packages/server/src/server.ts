@@ -1,8 +1,10 @@
+import pino from 'pino';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createDeps } from './deps.ts';
 import { seedDemoCatalog } from './demo/seed.ts';
 import { ensureAdminAccount } from './services/accounts.ts';
+import { startWorkers } from './workers.ts';
 
 /**
  * Opens the store (migrating it), seeds the demo catalogs, creates the configured admin, listens,
@@ -16,36 +18,59 @@ export async function startServer(config: Config): Promise<{ close(): Promise<vo
   if (config.adminEmail && config.adminPassword) {
     await ensureAdminAccount(deps.repos, config.adminEmail, config.adminPassword);
   }
+  const workers = config.workers ? await startWorkers(config, deps, app.log) : null;
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
-  app.log.info(`Tollgate is listening on ${url} (database: ${deps.database.kind}) — API reference at ${url}/docs`);
+  app.log.info(`Tollgate is listening on ${url} (database: ${deps.database.kind}${workers ? ', with background jobs' : ''}) — API reference at ${url}/docs`);
 
-  let closing: Promise<void> | null = null;
-  const close = () => {
-    closing ??= (async () => {
-      await app.close();
-      await deps.close();
-    })();
-    return closing;
-  };
+  const close = once(async () => {
+    await app.close();
+    await workers?.stop();
+    await deps.close();
+  });
+  exitOnSignals(app.log, close);
+  return { close, url };
+}
+
+/** `tollgate worker`: background jobs only, no HTTP; stops gracefully on SIGTERM like `serve`. */
+export async function startWorker(config: Config): Promise<{ close(): Promise<void> }> {
+  const log = pino({ level: config.logLevel });
+  const deps = await createDeps(config, { log });
+  const workers = await startWorkers(config, deps, log);
+  log.info(`Tollgate worker running background jobs (database: ${deps.database.kind})`);
+  const close = once(async () => {
+    await workers.stop();
+    await deps.close();
+  });
+  exitOnSignals(log, close);
+  return { close };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  return () => (running ??= fn());
+}
+
+/** SIGTERM/SIGINT: close once (a signal may arrive twice), exit 0 when done, 1 past 10 s. */
+function exitOnSignals(log: { info(msg: string): void; error(obj: object | string, msg?: string): void }, close: () => Promise<void>): void {
+  let received = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    // A signal can arrive twice (to the process group and relayed by a wrapper): shut down once.
-    if (closing) return;
-    app.log.info(`${signal} received: shutting down`);
+    if (received) return;
+    received = true;
+    log.info(`${signal} received: shutting down`);
     const timer = setTimeout(() => {
-      app.log.error('shutdown took longer than 10 s; exiting');
+      log.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
     }, 10_000);
     timer.unref();
     close().then(
       () => process.exit(0),
-      (error) => {
-        app.log.error({ err: error }, 'shutdown failed');
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  return { close, url };
 }

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite, types, type PGliteInterface, type QueryOptions, type Transaction } from '@electric-sql/pglite';
+import { PGlite, types, type PGliteInterface, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -18,6 +18,12 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /** Runs a trivial query; throws when the database cannot answer. */
   ping(): Promise<void>;
+  /**
+   * SQL text with positional parameters, for libraries that bring their own SQL (the job queue).
+   * Without parameters the text may hold several statements (the last one's rows are returned).
+   * Timestamps come back as Dates on both drivers.
+   */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,10 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     ping: async () => {
       await pool.query('select 1');
     },
+    executeSql: async (text, values = []) => {
+      const result = (await pool.query(text, values)) as unknown as pg.QueryResult | pg.QueryResult[];
+      return { rows: (Array.isArray(result) ? result.at(-1)?.rows : result.rows) ?? [] };
+    },
     close: () => pool.end(),
   };
 }
@@ -99,11 +109,34 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
     ping: async () => {
       await client.query('select 1');
     },
+    executeSql: async (text, values = []) => {
+      // Statement lists (often `begin; …; commit;`) run inside one PGlite transaction: should one
+      // fail, the rollback happens before any other query gets the single session, which would
+      // otherwise find it in an aborted transaction. (The inner begin/commit only warn.)
+      const result = values.length === 0
+        ? ((await client.transaction((tx) => tx.exec(text))).at(-1) ?? { rows: [], fields: [] })
+        : await client.query(text, values);
+      return { rows: withDates(result as Results<Record<string, unknown>>) };
+    },
     close: async () => {
       await client.close();
       release();
     },
   };
+}
+
+/** This client keeps timestamps as text (for drizzle); callers of executeSql get Dates, as from `pg`. */
+function withDates(result: Results<Record<string, unknown>>): Record<string, unknown>[] {
+  const stamps = result.fields.filter((f) => f.dataTypeID === types.TIMESTAMPTZ || f.dataTypeID === types.TIMESTAMP).map((f) => f.name);
+  if (stamps.length === 0) return result.rows;
+  for (const row of result.rows) {
+    for (const name of stamps) {
+      const value = row[name];
+      // timestamptz text ends in an offset (`+00`); timestamp text has none and holds UTC.
+      if (typeof value === 'string') row[name] = new Date(/(Z|[+-]\d\d(:?\d\d)?)$/.test(value) ? value : `${value}Z`);
+    }
+  }
+  return result.rows;
 }
 
 /** The type parsers drizzle's PGlite driver asks for: date and time values stay PostgreSQL's text. */

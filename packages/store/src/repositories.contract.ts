@@ -160,6 +160,20 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
     const overageOf = (keyId: string, period: string) =>
       scalar(sql`select coalesce(sum(overage), 0) as n from usage_counters where api_key_id = ${keyId} and period = ${period}`);
 
+    // ---------- raw SQL for libraries (the job queue) ----------
+
+    describe('executeSql', () => {
+      it('runs parameterized SQL and several statements, with timestamps as Dates', async () => {
+        const tag = `exec_${uid()}`;
+        const { rows } = await database.executeSql('select $1::text as tag, $2::int + 1 as n, $3::timestamptz as at', [tag, 41, '2026-11-23T10:00:00.123Z']);
+        expect(rows).toEqual([{ tag, n: 42, at: new Date('2026-11-23T10:00:00.123Z') }]);
+        const table = `exec_${uid()}`;
+        const last = await database.executeSql(`create temp table ${table} (v int); insert into ${table} values (1), (2); select sum(v)::int as total from ${table}`);
+        expect(last.rows).toEqual([{ total: 3 }]);
+        await expect(database.executeSql('select * from no_such_table_here', [1])).rejects.toThrow(/no_such_table_here/);
+      });
+    });
+
     // ---------- migrations ----------
 
     describe('migrations', () => {

@@ -156,6 +156,24 @@ export class UsageRepository {
     });
   }
 
+  /**
+   * Deletes call records older than `before`, `batchSize` at a time (short transactions, so the
+   * gateway's writes never wait long). Rollups and counters stay. Answers how many went.
+   */
+  async pruneRecords(before: Date, batchSize = 10_000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await queryRows<{ id: number }>(
+        this.db,
+        sql`delete from api_usage where id in (
+              select id from api_usage where created_at < ${before.toISOString()}::timestamptz limit ${batchSize})
+            returning id`,
+      );
+      total += deleted.length;
+      if (deleted.length < batchSize) return total;
+    }
+  }
+
   /** The persisted counts of a key for the day and month containing `nowMs`. */
   async counts(keyId: string, nowMs: number): Promise<{ day: number; month: number }> {
     const day = dayCounter(nowMs);
