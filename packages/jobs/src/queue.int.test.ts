@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import type { UsageRecord } from '@tollgate/core';
 import { createRepositories, queryRows } from '@tollgate/store';
-import { openTestPglite, openTestPostgres, postgresAvailable, type TestDatabase } from '@tollgate/store/testing';
+import { openTestPglite, openTestPostgres, postgresAvailable, testUsageRecord, type TestDatabase } from '@tollgate/store/testing';
 import { JobQueue, type JobLog } from './queue.ts';
 import { USAGE_RETENTION_JOB, usageRetentionJob } from './usage-retention.ts';
 
@@ -64,11 +64,8 @@ function queueContract(name: string, open: () => Promise<TestDatabase & { schema
       const repos = createRepositories(database.db);
       const now = Date.UTC(2026, 10, 23, 3, 15);
       const tag = `req_ret_${Math.random().toString(36).slice(2)}_`;
-      const record = (i: number, ageDays: number): UsageRecord => ({
-        requestId: `${tag}${i}`, apiKeyId: null, userId: null, productId: null, routeId: null, routePath: '/v1/memes', path: '/v1/memes', method: 'GET',
-        statusCode: 401, errorCode: 'invalid_api_key', bytesIn: 0, bytesOut: 10, latencyMs: 1, ip: null, isSandbox: false,
-        createdAt: new Date(now - ageDays * 86_400_000), counted: false, overage: false,
-      });
+      const record = (i: number, ageDays: number): UsageRecord =>
+        testUsageRecord({ requestId: `${tag}${i}`, createdAt: new Date(now - ageDays * 86_400_000), statusCode: 401, counted: false });
       await repos.usage.writeBatch([record(1, 200), record(2, 91), record(3, 89), record(4, 1)]);
       const queue = await JobQueue.start(database, { schema: schemaOf(), log: silent, pollingIntervalSeconds: 0.5 });
       try {

@@ -10,7 +10,7 @@ import { UniqueViolationError } from './errors.ts';
 import { createRepositories, type Repositories } from './index.ts';
 import type { NewApiKey } from './keys.ts';
 import type { NewPlan, NewProduct, NewRoute } from './catalog.ts';
-import { TEST_DATABASE_URL, type TestDatabase } from './testing.ts';
+import { TEST_DATABASE_URL, testUsageRecord, type TestDatabase } from './testing.ts';
 
 /*
  * One contract for the store, run unchanged against each adapter (PGlite, PostgreSQL), like
@@ -131,26 +131,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
       return { user, product, plan, subscription, key };
     }
 
-    const usage = (change: Partial<UsageRecord> & { createdAt: Date }): UsageRecord => ({
-      requestId: `req_${uid()}`,
-      apiKeyId: null,
-      userId: null,
-      productId: null,
-      routeId: null,
-      routePath: '/v1/memes',
-      path: '/v1/memes',
-      method: 'GET',
-      statusCode: 200,
-      errorCode: null,
-      bytesIn: 0,
-      bytesOut: 0,
-      latencyMs: 0,
-      ip: '203.0.113.7',
-      isSandbox: false,
-      counted: true,
-      overage: false,
-      ...change,
-    });
+    const usage = testUsageRecord;
 
     const scalar = async (query: ReturnType<typeof sql>): Promise<number> => {
       const [row] = await queryRows<{ n: string | number | bigint }>(database.db, query);

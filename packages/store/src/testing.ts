@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { MIGRATIONS_FOLDER, openPglite, openPostgres, type Database } from './database.ts';
+import type { UsageRecord } from '@tollgate/core';
 import { newId } from './ids.ts';
 
 /*
@@ -117,4 +118,28 @@ export async function postgresAvailable(): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** A gateway call record for tests: an admitted GET /v1/memes by nobody in particular, changed as given. */
+export function testUsageRecord(change: Partial<UsageRecord> & { createdAt: Date }): UsageRecord {
+  return {
+    requestId: newId('request'),
+    apiKeyId: null,
+    userId: null,
+    productId: null,
+    routeId: null,
+    routePath: '/v1/memes',
+    path: '/v1/memes',
+    method: 'GET',
+    statusCode: 200,
+    errorCode: null,
+    bytesIn: 0,
+    bytesOut: 0,
+    latencyMs: 0,
+    ip: '203.0.113.7',
+    isSandbox: false,
+    counted: true,
+    overage: false,
+    ...change,
+  };
 }

@@ -3,33 +3,13 @@ import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import type { UsageRecord } from '@tollgate/core';
 import { createRepositories, queryRows, type Repositories } from '@tollgate/store';
-import { openTestPglite, type TestDatabase } from '@tollgate/store/testing';
+import { openTestPglite, testUsageRecord, type TestDatabase } from '@tollgate/store/testing';
 import { UsageWriter } from './usage-writer.ts';
 
 const silent = pino({ level: 'silent' });
 
-function record(requestId: string, at: number): UsageRecord {
-  return {
-    requestId,
-    apiKeyId: null,
-    userId: null,
-    productId: null,
-    routeId: null,
-    routePath: '/v1/memes',
-    path: '/v1/memes',
-    method: 'GET',
-    statusCode: 401,
-    errorCode: 'invalid_api_key',
-    bytesIn: 0,
-    bytesOut: 100,
-    latencyMs: 1,
-    ip: '203.0.113.9',
-    isSandbox: false,
-    createdAt: new Date(at),
-    counted: false,
-    overage: false,
-  };
-}
+const record = (requestId: string, at: number): UsageRecord =>
+  testUsageRecord({ requestId, createdAt: new Date(at), statusCode: 401, errorCode: 'invalid_api_key', counted: false });
 
 describe('UsageWriter', () => {
   let database: TestDatabase;
