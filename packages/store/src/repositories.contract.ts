@@ -671,6 +671,20 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(after?.key.lastUsedAt?.getTime()).toBe(last);
       });
 
+      it('a batch written again under the same id is not counted twice', async () => {
+        const { user, key } = await makeKeyOwner();
+        const at = Date.UTC(2026, 10, 23, 15);
+        const batch = [usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(at) }), usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(at + 1) })];
+        const id = `use_${uid()}`;
+        await repos.usage.writeBatch(batch, id);
+        await repos.usage.writeBatch(batch, id);
+        expect(await repos.usage.counts(key.id, at)).toEqual({ day: 2, month: 2 });
+        expect(await scalar(sql`select count(*) as n from api_usage where api_key_id = ${key.id}`)).toBe(2);
+        expect((await repos.keys.findById(key.id))?.key.usageCount).toBe(2);
+        await repos.usage.writeBatch(batch, `use_${uid()}`); // another id: another batch
+        expect(await repos.usage.counts(key.id, at)).toEqual({ day: 4, month: 4 });
+      });
+
       it('an empty batch writes nothing', async () => {
         const { key } = await makeKeyOwner();
         await repos.usage.writeBatch([]);

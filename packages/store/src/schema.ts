@@ -175,6 +175,15 @@ export const apiUsage = pgTable('api_usage', {
 ]);
 
 /**
+ * One row per usage batch written: a writer that retries a batch whose commit it could not
+ * confirm finds its id here and writes nothing twice. Pruned with the call records.
+ */
+export const usageBatches = pgTable('usage_batches', {
+  id: text('id').primaryKey(),
+  createdAt: createdAt(),
+});
+
+/**
  * Calls per minute, key, product, endpoint and status, written with the raw records in one
  * transaction: analytics (`GET /usage`) read these, so they cost the same for ten calls or ten
  * million. '' stands for "none" (a call refused before its key was known has no key).

@@ -26,6 +26,7 @@ interface RollupRow {
 }
 
 interface SortedBatch {
+  batchId: string | null;
   records: readonly UsageRecord[];
   counters: CounterRow[];
   keys: [string, { n: number; last: number }][];
@@ -55,8 +56,10 @@ export class UsageRepository {
    * counters they add to, and each key's usage count and last use. Either all of a batch is
    * stored or none of it. Every statement takes its rows as arrays (`unnest`): one statement per
    * table whatever the batch size, which PGlite parses several times faster than row literals.
+   * With a `batchId`, writing the same batch again (a retry after a commit that could not be
+   * confirmed) writes nothing: the id is recorded in the same transaction.
    */
-  async writeBatch(records: readonly UsageRecord[]): Promise<void> {
+  async writeBatch(records: readonly UsageRecord[], batchId?: string): Promise<void> {
     if (records.length === 0) return;
     const counters = new Map<string, CounterRow>();
     const keys = new Map<string, { n: number; last: number }>();
@@ -94,6 +97,7 @@ export class UsageRepository {
     // Rows are locked in one order (the primary key's) so concurrent writers rarely deadlock;
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
     const batch: SortedBatch = {
+      batchId: batchId ?? null,
       records,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
       keys: [...keys.entries()].sort(([a], [b]) => compareText(a, b)),
@@ -112,9 +116,13 @@ export class UsageRepository {
     }
   }
 
-  private async writeTransaction({ records, counters, keys, rollups }: SortedBatch): Promise<void> {
+  private async writeTransaction({ batchId, records, counters, keys, rollups }: SortedBatch): Promise<void> {
     const column = <T>(pick: (r: UsageRecord) => T) => sql.param(records.map(pick));
     await this.db.transaction(async (tx) => {
+      if (batchId !== null) {
+        const fresh = await tx.execute(sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`);
+        if ((fresh as unknown as { rows: unknown[] }).rows.length === 0) return; // written before
+      }
       await tx.execute(sql`
         insert into api_usage (request_id, api_key_id, user_id, product_id, route_id, route_path, path, method,
                                status_code, error_code, bytes_in, bytes_out, latency_ms, ip, is_sandbox, created_at)
@@ -170,8 +178,11 @@ export class UsageRepository {
             returning id`,
       );
       total += deleted.length;
-      if (deleted.length < batchSize) return total;
+      if (deleted.length < batchSize) break;
     }
+    // A retry comes within minutes; ids older than the records kept are of no more use.
+    await this.db.execute(sql`delete from usage_batches where created_at < ${before.toISOString()}::timestamptz`);
+    return total;
   }
 
   /** The persisted counts of a key for the day and month containing `nowMs`. */

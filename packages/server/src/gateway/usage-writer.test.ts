@@ -38,9 +38,9 @@ describe('UsageWriter', () => {
   it('keeps the records of a failed flush, ahead of newer ones, and writes them on the next', async () => {
     let failures = 1;
     const flaky = {
-      writeBatch: (batch: readonly UsageRecord[]) => {
+      writeBatch: (batch: readonly UsageRecord[], id?: string) => {
         if (failures-- > 0) return Promise.reject(new Error('database unavailable'));
-        return repos.usage.writeBatch(batch);
+        return repos.usage.writeBatch(batch, id);
       },
     } as Repositories['usage'];
     const writer = new UsageWriter(flaky, silent, { flushIntervalMs: 60_000 });
@@ -54,6 +54,24 @@ describe('UsageWriter', () => {
     await writer.flush();
     expect(writer.pending).toBe(0);
     expect(await stored('req_retry_')).toEqual(['req_retry_a', 'req_retry_b', 'req_retry_c']);
+  });
+
+  it('a batch whose commit went through but was reported failed is not written twice', async () => {
+    let lose = 1;
+    const lossy = {
+      writeBatch: async (batch: readonly UsageRecord[], id?: string) => {
+        await repos.usage.writeBatch(batch, id);
+        if (lose-- > 0) throw new Error('connection lost before the commit was confirmed');
+      },
+    } as Repositories['usage'];
+    const writer = new UsageWriter(lossy, silent, { flushIntervalMs: 60_000 });
+    writer.record(record('req_twice_a', Date.UTC(2026, 10, 23, 14)));
+    writer.record(record('req_twice_b', Date.UTC(2026, 10, 23, 14)));
+    await writer.flush();
+    expect(writer.pending).toBe(2); // the writer cannot know it was stored
+    await writer.flush();
+    expect(writer.pending).toBe(0);
+    expect(await stored('req_twice_')).toEqual(['req_twice_a', 'req_twice_b']);
   });
 
   it('past its bound drops new records and counts them', async () => {

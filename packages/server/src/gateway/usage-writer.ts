@@ -1,6 +1,11 @@
 import type { UsageRecord } from '@tollgate/core';
-import type { UsageRepository } from '@tollgate/store';
+import { newId, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
+
+interface Batch {
+  id: string;
+  records: UsageRecord[];
+}
 
 export interface UsageWriterOptions {
   flushIntervalMs: number;
@@ -22,7 +27,10 @@ export class UsageWriter {
   private buffer: UsageRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  /** Taken from the buffer by the flush running, not yet written. */
   private inFlight = 0;
+  /** The batch whose last write failed, to be written again under the same id. */
+  private retry: Batch | null = null;
   private readonly batchSize: number;
   private readonly maxBuffered: number;
   dropped = 0;
@@ -45,16 +53,16 @@ export class UsageWriter {
   record(record: UsageRecord): void {
     // Past the bound (a database down for long), new records are dropped and counted: the
     // buffered ones are older and no less worth keeping, and dropping the newest costs O(1).
-    if (this.buffer.length + this.inFlight >= this.maxBuffered) {
+    if (this.pending >= this.maxBuffered) {
       this.dropped++;
       return;
     }
     this.buffer.push(record);
   }
 
-  /** Records not yet stored: buffered, or in a flush still running. */
+  /** Records not yet stored: buffered, in a flush still running, or waiting for a retry. */
   get pending(): number {
-    return this.buffer.length + this.inFlight;
+    return this.buffer.length + this.inFlight + (this.retry?.records.length ?? 0);
   }
 
   /** Writes what is buffered; concurrent callers share one flush. */
@@ -70,31 +78,46 @@ export class UsageWriter {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.flush();
-    if (this.buffer.length > 0) await this.flush();
+    if (this.pending > 0) await this.flush();
   }
 
   private async drain(): Promise<void> {
+    // A batch whose write failed goes first, as it was and under its id: if its commit did go
+    // through (only the answer was lost), the store knows the id and writes nothing twice.
+    if (this.retry) {
+      try {
+        await this.repo.writeBatch(this.retry.records, this.retry.id);
+      } catch (error) {
+        this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
+        return;
+      }
+      this.written += this.retry.records.length;
+      this.retry = null;
+    }
     while (this.buffer.length > 0) {
       // Take the whole buffer: calls recorded meanwhile go to a fresh one, nothing is shifted.
       const taken = this.buffer;
       this.buffer = [];
       this.inFlight = taken.length;
       let done = 0;
+      let batch: Batch | null = null;
       try {
         while (done < taken.length) {
-          const batch = taken.slice(done, done + this.batchSize);
-          await this.repo.writeBatch(batch);
-          done += batch.length;
-          this.inFlight -= batch.length;
-          this.written += batch.length;
+          batch = { id: newId('usage'), records: taken.slice(done, done + this.batchSize) };
+          await this.repo.writeBatch(batch.records, batch.id);
+          done += batch.records.length;
+          this.inFlight -= batch.records.length;
+          this.written += batch.records.length;
           // Calls waiting to be served go before the next batch.
           if (done < taken.length) await new Promise((resolve) => setImmediate(resolve));
         }
       } catch (error) {
-        // The unwritten records go back in front, oldest first, for the next attempt.
-        this.buffer = done === 0 ? taken.concat(this.buffer) : taken.slice(done).concat(this.buffer);
+        // The failed batch is retried as it is; the records after it go back in front of the buffer.
+        this.retry = batch;
+        const after = done + (batch?.records.length ?? 0);
+        this.buffer = after >= taken.length ? this.buffer : taken.slice(after).concat(this.buffer);
         this.inFlight = 0;
-        this.log.error({ err: error, pending: this.buffer.length }, 'usage flush failed; records kept for the next attempt');
+        this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
         return;
       }
     }
