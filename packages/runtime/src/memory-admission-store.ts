@@ -19,17 +19,34 @@ interface KeyState {
   dayUsed: number;
   month: string;
   monthUsed: number;
+  /** The last call decided (the caller's clock); null until the first. */
+  lastSeenMs: number | null;
 }
+
+/**
+ * A key idle this long is forgotten. By then its bucket is full again (for any plan whose burst
+ * refills within the hour), its window empty, its counts written to the store, and its cache
+ * entry expired (5 min): its next call loads the key and seeds the counts again.
+ */
+const IDLE_MS = 60 * 60_000;
 
 /**
  * The embedded adapter: limits and counts in this process's memory. Node runs one call's
  * decision to completion before the next, so check-and-count is atomic without locks.
+ * Memory stays bounded by the keys active in the last hour: the map is kept in order of use
+ * (a key moves to the end when called) and idle keys fall off its front.
  */
 export class MemoryAdmissionStore implements AdmissionStore {
   private readonly states = new Map<string, KeyState>();
 
+  /** Keys with live state (for tests and metrics). */
+  get size(): number {
+    return this.states.size;
+  }
+
   admit(keyId: string, rate: RatePolicy, quota: QuotaPolicy, nowMs: number): AdmissionResult {
     const state = this.stateFor(keyId, nowMs);
+    this.touch(keyId, state, nowMs);
 
     let nextBucket = state.bucket;
     let rateDecision;
@@ -76,7 +93,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
   seedCounts(keyId: string, counts: SeededCounts): void {
     const state = this.states.get(keyId);
     if (!state) {
-      this.states.set(keyId, { bucket: undefined, window: null, day: counts.day, dayUsed: counts.dayUsed, month: counts.month, monthUsed: counts.monthUsed });
+      this.states.set(keyId, { bucket: undefined, window: null, day: counts.day, dayUsed: counts.dayUsed, month: counts.month, monthUsed: counts.monthUsed, lastSeenMs: null });
       return;
     }
     // ISO labels compare in time order: only a period newer than the one kept is taken.
@@ -90,10 +107,31 @@ export class MemoryAdmissionStore implements AdmissionStore {
     }
   }
 
+  /** Moves the key to the end of the map and forgets up to two idle keys at its front. */
+  private touch(keyId: string, state: KeyState, nowMs: number): void {
+    this.states.delete(keyId);
+    this.states.set(keyId, state);
+    state.lastSeenMs = nowMs;
+    for (let i = 0; i < 2; i++) {
+      const first = this.states.entries().next();
+      if (first.done) return;
+      const [oldestId, oldest] = first.value;
+      if (oldest.lastSeenMs === null) {
+        // Seeded but never called (refused before its limits were checked): its hour starts now.
+        oldest.lastSeenMs = nowMs;
+        this.states.delete(oldestId);
+        this.states.set(oldestId, oldest);
+        continue;
+      }
+      if (oldest.lastSeenMs > nowMs - IDLE_MS) return;
+      this.states.delete(oldestId);
+    }
+  }
+
   private stateFor(keyId: string, nowMs: number): KeyState {
     let state = this.states.get(keyId);
     if (!state) {
-      state = { bucket: undefined, window: null, day: dayPeriod(nowMs), dayUsed: 0, month: monthPeriod(nowMs), monthUsed: 0 };
+      state = { bucket: undefined, window: null, day: dayPeriod(nowMs), dayUsed: 0, month: monthPeriod(nowMs), monthUsed: 0, lastSeenMs: null };
       this.states.set(keyId, state);
     }
     return state;
