@@ -143,3 +143,64 @@ export function testUsageRecord(change: Partial<UsageRecord> & { createdAt: Date
     ...change,
   };
 }
+
+export interface PrivatePostgres {
+  url: string;
+  /** Stops the server at once (`pg_ctl stop -m immediate`): clients lose their connections. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it and removes its files. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL server of the test's own (initdb in a temporary folder, a free port), to stop and
+ * start again: failure tests cannot stop the shared one. Uses the machine's PostgreSQL binaries;
+ * as root, runs them as the `postgres` user.
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { chownSync } = await import('node:fs');
+  const { createServer } = await import('node:net');
+  const run = promisify(execFile);
+  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+  if (versions.length === 0) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
+  const bin = path.join('/usr/lib/postgresql', versions[0] as string, 'bin');
+  const asRoot = process.getuid?.() === 0;
+  const exec = (command: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, command), ...args]) : run(path.join(bin, command), args));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tollgate-pg-'));
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    chownSync(root, Number(stdout.trim()), Number(gid.trim()));
+  }
+  const data = path.join(root, 'data');
+  await exec('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  const self: PrivatePostgres = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start: async () => {
+      await exec('pg_ctl', ['-D', data, '-o', options, '-l', path.join(root, 'log'), '-w', 'start']);
+    },
+    stop: async () => {
+      await exec('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    },
+    destroy: async () => {
+      await self.stop().catch(() => undefined);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  await self.start();
+  return self;
+}
