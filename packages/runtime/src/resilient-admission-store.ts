@@ -9,6 +9,8 @@ import { MemoryAdmissionStore } from './memory-admission-store.ts';
  */
 export type LimiterFailureMode = 'open' | 'local' | 'closed';
 
+const PROBE_INTERVAL_MS = 1_000;
+
 export interface LimiterState {
   /** `global` while the shared limiter answers, otherwise the failure mode in force. */
   limits: 'global' | LimiterFailureMode;
@@ -31,6 +33,7 @@ export interface ResilientAdmissionOptions {
 export class ResilientAdmissionStore implements AdmissionStore {
   private readonly local = new MemoryAdmissionStore();
   private current: LimiterState;
+  private lastProbe = 0;
 
   constructor(
     private readonly shared: AdmissionStore,
@@ -44,7 +47,23 @@ export class ResilientAdmissionStore implements AdmissionStore {
   }
 
   admit(keyId: string, rate: RatePolicy, quota: QuotaPolicy, nowMs: number): AdmissionResult | Promise<AdmissionResult> {
-    if (this.current.limits !== 'global') return this.fallback(keyId, rate, quota, nowMs);
+    if (this.current.limits !== 'global') {
+      // A connection that never dropped (a slow command timed out) sends no 'ready' to say it is
+      // back: once a second, one call tries the shared store again.
+      const now = this.now();
+      if (now - this.lastProbe < PROBE_INTERVAL_MS) return this.fallback(keyId, rate, quota, nowMs);
+      this.lastProbe = now;
+      return Promise.resolve(this.shared.admit(keyId, rate, quota, nowMs)).then(
+        (result) => {
+          this.recovered();
+          return result;
+        },
+        (error: unknown) => {
+          this.failed(error);
+          return this.fallback(keyId, rate, quota, nowMs);
+        },
+      );
+    }
     return Promise.resolve(this.shared.admit(keyId, rate, quota, nowMs)).catch((error: unknown) => {
       this.failed(error);
       return this.fallback(keyId, rate, quota, nowMs);
@@ -74,6 +93,7 @@ export class ResilientAdmissionStore implements AdmissionStore {
       this.current = { ...this.current, lastError: message };
       return;
     }
+    this.lastProbe = this.now();
     this.set({ limits: this.options.mode, since: this.now(), lastError: message });
   }
 
