@@ -38,8 +38,10 @@ const config = loadConfig({
   PORT: process.env.PORT ?? '0',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   SEED_DEMO: 'true',
-  // Distributed limits: Redis for rate limits and counts (the database stays PGlite).
-  ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL, REDIS_KEY_PREFIX: `tollgate-bench:${process.pid}:` } : {}),
+  // Distributed limits: Redis for rate limits and counts, under the run's own prefix.
+  ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL, REDIS_KEY_PREFIX: process.env.BENCH_REDIS_PREFIX ?? `tollgate-bench:${process.pid}:` } : {}),
+  // A shared PostgreSQL (several instances), else PGlite in BENCH_DATA_DIR.
+  ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL, DATABASE_SCHEMA: process.env.BENCH_DATABASE_SCHEMA ?? '' } : {}),
   // Diagnostics only (the reference runs keep the default, 1000 ms).
   ...(process.env.BENCH_USAGE_FLUSH_INTERVAL_MS ? { USAGE_FLUSH_INTERVAL_MS: process.env.BENCH_USAGE_FLUSH_INTERVAL_MS } : {}),
 });
@@ -47,62 +49,71 @@ const deps = await createDeps(config);
 await seedDemoCatalog(deps.repos);
 
 const { repos } = deps;
-const product = await repos.catalog.findProduct('cryptomeme-api');
-if (!product) throw new Error('demo catalog has no cryptomeme-api product');
-const enterprise = await repos.catalog.findPlan('cm-enterprise');
-if (!enterprise) throw new Error('demo catalog has no cm-enterprise plan');
-// Limits no benchmark reaches: 1e9 per minute and burst, no daily cap, no quota, no per-call fee.
-const plan = await repos.catalog.createPlan({
-  productId: product.id,
-  code: 'bench-unlimited',
-  name: 'Benchmark (limits never hit)',
-  description: null,
-  currency: product.currency,
-  monthlyFeeMinor: null,
-  perCallFeeMicros: null,
-  rateLimitPerMinute: 1_000_000_000,
-  burst: 1_000_000_000,
-  rateLimitAlgorithm: 'token-bucket',
-  dailyCap: null,
-  monthlyQuota: null,
-  entitlements: enterprise.entitlements,
-  limits: enterprise.limits,
-  isCustom: true,
-  isActive: true,
-});
-if (!plan.entitlements.includes('tokens:basic')) throw new Error('bench plan lacks tokens:basic');
-const user = await repos.users.create({ email: `bench-${process.pid}@example.test`, passwordHash: 'not-a-login', role: 'customer' });
-const now = Date.now();
-const subscription = await repos.subscriptions.create({
-  userId: user.id,
-  planId: plan.id,
-  status: 'active',
-  currentPeriodStart: new Date(now),
-  currentPeriodEnd: new Date(now + 31 * 86_400_000),
-});
 
-const keys: string[] = new Array(keyCount);
-const CHUNK = 2_000;
-for (let i = 0; i < keyCount; i += CHUNK) {
-  const rows: (typeof schema.apiKeys.$inferInsert)[] = [];
-  for (let j = i; j < Math.min(i + CHUNK, keyCount); j++) {
-    const generated = generateApiKey(config.keyPrefix, 'live', cryptoRandom);
-    keys[j] = generated.key;
-    rows.push({
-      id: newId('apiKey'),
-      userId: user.id,
-      planId: plan.id,
-      subscriptionId: subscription.id,
-      keyHash: sha256Hex(generated.key),
-      displayPrefix: generated.displayPrefix,
-      lastFour: generated.lastFour,
-      label: `bench ${j}`,
-    });
+/** The bench plan, a customer on it and the keys; their plain text goes to keys.txt. */
+async function createKeys(): Promise<{ file: string; planCode: string }> {
+  const product = await repos.catalog.findProduct('cryptomeme-api');
+  if (!product) throw new Error('demo catalog has no cryptomeme-api product');
+  const enterprise = await repos.catalog.findPlan('cm-enterprise');
+  if (!enterprise) throw new Error('demo catalog has no cm-enterprise plan');
+  // Limits no benchmark reaches: 1e9 per minute and burst, no daily cap, no quota, no per-call fee.
+  const plan = await repos.catalog.createPlan({
+    productId: product.id,
+    code: 'bench-unlimited',
+    name: 'Benchmark (limits never hit)',
+    description: null,
+    currency: product.currency,
+    monthlyFeeMinor: null,
+    perCallFeeMicros: null,
+    rateLimitPerMinute: 1_000_000_000,
+    burst: 1_000_000_000,
+    rateLimitAlgorithm: 'token-bucket',
+    dailyCap: null,
+    monthlyQuota: null,
+    entitlements: enterprise.entitlements,
+    limits: enterprise.limits,
+    isCustom: true,
+    isActive: true,
+  });
+  if (!plan.entitlements.includes('tokens:basic')) throw new Error('bench plan lacks tokens:basic');
+  const user = await repos.users.create({ email: `bench-${process.pid}@example.test`, passwordHash: 'not-a-login', role: 'customer' });
+  const now = Date.now();
+  const subscription = await repos.subscriptions.create({
+    userId: user.id,
+    planId: plan.id,
+    status: 'active',
+    currentPeriodStart: new Date(now),
+    currentPeriodEnd: new Date(now + 31 * 86_400_000),
+  });
+
+  const keys: string[] = new Array(keyCount);
+  const CHUNK = 2_000;
+  for (let i = 0; i < keyCount; i += CHUNK) {
+    const rows: (typeof schema.apiKeys.$inferInsert)[] = [];
+    for (let j = i; j < Math.min(i + CHUNK, keyCount); j++) {
+      const generated = generateApiKey(config.keyPrefix, 'live', cryptoRandom);
+      keys[j] = generated.key;
+      rows.push({
+        id: newId('apiKey'),
+        userId: user.id,
+        planId: plan.id,
+        subscriptionId: subscription.id,
+        keyHash: sha256Hex(generated.key),
+        displayPrefix: generated.displayPrefix,
+        lastFour: generated.lastFour,
+        label: `bench ${j}`,
+      });
+    }
+    await deps.database.db.insert(schema.apiKeys).values(rows);
   }
-  await deps.database.db.insert(schema.apiKeys).values(rows);
+  const file = path.join(dataDir as string, 'keys.txt');
+  writeFileSync(file, keys.join('\n') + '\n');
+  return { file, planCode: plan.code };
 }
-const keysFile = path.join(dataDir, 'keys.txt');
-writeFileSync(keysFile, keys.join('\n') + '\n');
+
+// A second instance on the same database (BENCH_KEYS_FILE) serves the first one's keys.
+const joined = process.env.BENCH_KEYS_FILE;
+const { file: keysFile, planCode } = joined ? { file: joined, planCode: 'bench-unlimited' } : await createKeys();
 const setupMs = Math.round(performance.now() - started);
 
 const tollgate = await buildApp({ config, deps });
@@ -176,6 +187,6 @@ tell({
   keysFile,
   keyCount,
   setupMs,
-  info: { fastify: app.version, database: deps.database.kind, usageFlushIntervalMs: config.usageFlushIntervalMs, planCode: plan.code },
+  info: { fastify: app.version, database: deps.database.kind, usageFlushIntervalMs: config.usageFlushIntervalMs, planCode },
 });
 if (!process.send) console.log(`gateway on http://127.0.0.1:${address.port} with ${keyCount} keys in ${keysFile}`);

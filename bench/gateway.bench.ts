@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './lib/child.ts';
+import { clusterRun } from './lib/cluster.ts';
 import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
 import { Redis } from 'ioredis';
 import { BENCH_PATH } from './lib/protocol.ts';
@@ -21,12 +22,15 @@ import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/
  * BENCH_PIPELINING (1), BENCH_KEYS (key counts, "1,1000,100000"), BENCH_PIN (pin CPUs, 1),
  * BENCH_CPU_PROF (1: the gateway writes a V8 CPU profile of each measured run to
  * bench/results/profiles/; profiling slows it, so figures of such a run are not the reference;
- * summarize one with `npx tsx bench/profile-summary.ts <file>`).
+ * summarize one with `npx tsx bench/profile-summary.ts <file>`), BENCH_REDIS_KEYS (key counts run
+ * again with limits in Redis, "1"), BENCH_CLUSTER (0: skip one vs two instances on PostgreSQL +
+ * Redis), BENCH_REDIS_URL, BENCH_DATABASE_URL (the servers for those).
  * Method and figures: docs/benchmarks.md.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const RESULTS = path.join(ROOT, 'bench', 'results');
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -47,6 +51,8 @@ const settings = {
     if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_KEYS must list positive integers, got "${process.env.BENCH_KEYS}"`);
     return n;
   }),
+  /** Two instances on PostgreSQL + Redis against one (BENCH_CLUSTER=0 skips it). */
+  cluster: process.env.BENCH_CLUSTER !== '0',
   /** Key counts run again with limits in Redis ("" for none). */
   redisKeyCounts: (process.env.BENCH_REDIS_KEYS ?? '1').split(',').filter((x) => x.trim() !== '').map(Number),
   pin: process.env.BENCH_PIN !== '0' && hasTaskset(),
@@ -241,6 +247,9 @@ async function main(): Promise<void> {
   const records: ScenarioRecord[] = [];
   for (const keyCount of settings.keyCounts) await scenario(keyCount, 'embedded', rows, records);
   for (const keyCount of settings.redisKeyCounts) await scenario(keyCount, 'redis', rows, records);
+  const cluster = settings.cluster
+    ? await clusterRun({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, connections: settings.connections, warmupSec: settings.warmupSec, durationSec: settings.durationSec, log })
+    : null;
 
   const totalSec = (Date.now() - started) / 1000;
   const loadAfter = os.loadavg();
@@ -266,6 +275,12 @@ async function main(): Promise<void> {
     const d = same?.gateway.result.latencyMs && same.bare.result.latencyMs ? same.gateway.result.latencyMs.p99 - same.bare.result.latencyMs.p99 : null;
     out.push(`  ${row.scenario}: throughput ${r !== null && r >= 0.75 ? 'meets' : 'MISSES'} the aim (${((r ?? 0) * 100).toFixed(1)} %), p99 at the same load ${d !== null && d <= 2 ? 'meets' : 'MISSES'} it (${d === null ? '–' : d.toFixed(2)} ms)`);
   }
+  if (cluster) {
+    const p99s = cluster.two.each.map((r) => r.latencyMs?.p99.toFixed(2)).join(' / ');
+    out.push(
+      `  several instances (PostgreSQL + Redis, 1 key, servers not pinned): one instance ${Math.round(cluster.one.rps)} req/s (p99 ${cluster.one.latencyMs?.p99.toFixed(2)} ms); two instances ${Math.round(cluster.two.total)} req/s in total (p99 ${p99s} ms), ${((cluster.two.total / cluster.one.rps) * 100).toFixed(0)} % of one`,
+    );
+  }
   for (const record of records) {
     const s = record.gateway.serverStats;
     if (record.gateway.redisCommandsPerCall !== null) out.push(`  gateway (Redis) ${record.keys} keys: ${record.gateway.redisCommandsPerCall.toFixed(3)} Redis requests (scripts) per call`);
@@ -286,6 +301,7 @@ async function main(): Promise<void> {
         settings: { ...settings, pinned },
         rows: rows.map((row) => ({ scenario: row.scenario, kind: row.kind, keys: row.keys, rps: row.result.rps, latencyMs: row.result.latencyMs, ratio: ratio(row), p99DeltaMs: p99Delta(row), serverCpu: row.serverCpu, loadgenCpu: row.loadgenCpu })),
         scenarios: records,
+        cluster,
       },
       null,
       2,
