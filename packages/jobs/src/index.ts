@@ -1,2 +1,3 @@
 export * from './queue.ts';
 export * from './usage-retention.ts';
+export * from './usage-compaction.ts';

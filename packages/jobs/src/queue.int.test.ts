@@ -5,6 +5,7 @@ import { createRepositories, queryRows } from '@tollgate/store';
 import { openTestPglite, openTestPostgres, postgresAvailable, testUsageRecord, type TestDatabase } from '@tollgate/store/testing';
 import { JobQueue, type JobLog } from './queue.ts';
 import { USAGE_RETENTION_JOB, usageRetentionJob } from './usage-retention.ts';
+import { USAGE_COMPACTION_JOB, usageCompactionJob } from './usage-compaction.ts';
 
 const silent: JobLog = { info: () => undefined, error: () => undefined };
 const available = await postgresAvailable();
@@ -58,6 +59,22 @@ function queueContract(name: string, open: () => Promise<TestDatabase & { schema
       } finally {
         await queue.stop(2_000);
       }
+    });
+
+    it('usage compaction folds minute rollups older than two days into hours, hourly', async () => {
+      const repos = createRepositories(database.db);
+      const now = Date.UTC(2026, 10, 23, 12, 5);
+      const user = await repos.users.create({ email: `compact-${Math.random().toString(36).slice(2)}@example.test`, passwordHash: 'x', role: 'customer' });
+      await repos.usage.writeBatch([
+        testUsageRecord({ userId: user.id, createdAt: new Date(now - 72 * 3_600_000 + 17 * 60_000) }),
+        testUsageRecord({ userId: user.id, createdAt: new Date(now - 72 * 3_600_000 + 23 * 60_000) }),
+        testUsageRecord({ userId: user.id, createdAt: new Date(now - 60_000) }),
+      ]);
+      const job = usageCompactionJob(repos, { now: () => now });
+      expect(job).toMatchObject({ name: USAGE_COMPACTION_JOB, cron: '5 * * * *' });
+      await job.handle({});
+      const rows = await queryRows<{ n: number | string; c: number | string }>(database.db, sql`select count(*) as n, sum(count) as c from usage_rollups where user_id = ${user.id}`);
+      expect(rows.map((r) => [Number(r.n), Number(r.c)])).toEqual([[2, 3]]); // one hour row of 2 calls, the recent minute
     });
 
     it('usage retention deletes old call records and keeps recent ones and the rollups', async () => {

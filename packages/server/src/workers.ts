@@ -1,4 +1,4 @@
-import { JobQueue, usageRetentionJob, type JobLog } from '@tollgate/jobs';
+import { JobQueue, usageCompactionJob, usageRetentionJob, type JobLog } from '@tollgate/jobs';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 
@@ -10,6 +10,6 @@ export function jobSchema(config: Config): string {
 /** Starts the job queue on the application's database and works every background job. */
 export async function startWorkers(config: Config, deps: Deps, log: JobLog): Promise<JobQueue> {
   const queue = await JobQueue.start(deps.database, { schema: jobSchema(config), log });
-  await queue.run([usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays)]);
+  await queue.run([usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays), usageCompactionJob(deps.repos, deps.clock)]);
   return queue;
 }

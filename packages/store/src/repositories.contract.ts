@@ -685,6 +685,35 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(await repos.usage.counts(key.id, at)).toEqual({ day: 4, month: 4 });
       });
 
+      it('compactRollups folds old minutes into hours and keeps the totals', async () => {
+        const { user, key } = await makeKeyOwner();
+        const at = (iso: string) => new Date(iso);
+        const mine = { apiKeyId: key.id, userId: user.id, routePath: '/v1/memes' };
+        await repos.usage.writeBatch([
+          usage({ ...mine, createdAt: at('2026-09-01T10:00:10Z'), latencyMs: 10, bytesOut: 100 }), // already on the hour
+          usage({ ...mine, createdAt: at('2026-09-01T10:17:00Z'), latencyMs: 20, bytesOut: 100 }),
+          usage({ ...mine, createdAt: at('2026-09-01T10:59:59Z'), latencyMs: 30, bytesOut: 100, statusCode: 429, counted: false }),
+          usage({ ...mine, createdAt: at('2026-09-01T11:05:00Z'), latencyMs: 40, bytesOut: 100 }),
+          usage({ ...mine, createdAt: at('2026-11-23T10:17:00Z'), latencyMs: 50, bytesOut: 100 }), // recent: untouched
+        ]);
+        const window = { apiKeyId: key.id, start: at('2026-09-01T00:00:00Z'), end: at('2026-12-01T00:00:00Z') };
+        const before = await repos.usage.stats({ ...window, groupBy: 'day' });
+
+        // Other tests' old rollups in this database are folded too: at least this key's three.
+        expect(await repos.usage.compactRollups(at('2026-11-21T00:00:00Z'))).toBeGreaterThanOrEqual(3);
+        const minutes = await queryRows<{ minute: string | Date }>(database.db, sql`select minute from usage_rollups where api_key_id = ${key.id} order by minute`);
+        expect(minutes.map((r) => new Date(r.minute).toISOString())).toEqual([
+          '2026-09-01T10:00:00.000Z', // 200 and 429 rows of the hour
+          '2026-09-01T10:00:00.000Z',
+          '2026-09-01T11:00:00.000Z',
+          '2026-11-23T10:17:00.000Z',
+        ]);
+        const after = await repos.usage.stats({ ...window, groupBy: 'day' });
+        expect(after).toEqual(before);
+        expect(after.totalRequests).toBe(5);
+        expect(await repos.usage.compactRollups(at('2026-11-21T00:00:00Z'))).toBe(0); // nothing twice
+      });
+
       it('an empty batch writes nothing', async () => {
         const { key } = await makeKeyOwner();
         await repos.usage.writeBatch([]);

@@ -185,6 +185,33 @@ export class UsageRepository {
     return total;
   }
 
+  /**
+   * Folds the minute rollups older than `before` into hour rows (minute :00), in one transaction:
+   * analytics over months read sixty times fewer rows, and lose only sub-hour detail of old data.
+   * Writers only touch recent minutes, so they never meet this. Answers the minute rows folded.
+   */
+  async compactRollups(before: Date): Promise<number> {
+    const folded = await queryRows<{ n: number | string }>(
+      this.db,
+      sql`with gone as (
+            delete from usage_rollups
+            where minute < ${before.toISOString()}::timestamptz and minute <> date_trunc('hour', minute at time zone 'UTC') at time zone 'UTC'
+            returning *
+          ), hours as (
+            insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
+            select api_key_id, date_trunc('hour', minute at time zone 'UTC') at time zone 'UTC', endpoint, status_code, user_id, product_id,
+                   sum(count), sum(bytes), sum(latency_ms_sum)
+            from gone group by 1, 2, 3, 4, 5, 6
+            on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
+            set count = usage_rollups.count + excluded.count,
+                bytes = usage_rollups.bytes + excluded.bytes,
+                latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
+          )
+          select count(*) as n from gone`,
+    );
+    return Number(folded[0]?.n ?? 0);
+  }
+
   /** The persisted counts of a key for the day and month containing `nowMs`. */
   async counts(keyId: string, nowMs: number): Promise<{ day: number; month: number }> {
     const day = dayCounter(nowMs);
