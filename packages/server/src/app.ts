@@ -15,6 +15,7 @@ import { adminRoutes } from './http/routes/admin.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { catalogRoutes } from './http/routes/catalog.ts';
 import { healthRoutes } from './http/routes/health.ts';
+import { metricsRoutes } from './http/routes/metrics.ts';
 import { keyRoutes } from './http/routes/keys.ts';
 import { subscriptionRoutes } from './http/routes/subscriptions.ts';
 import { usageRoutes } from './http/routes/usage.ts';
@@ -94,13 +95,15 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
   const services = createServices({ repos, bus, clock, loginLimiter, sessionTtlMs: config.sessionTtlHours * 3_600_000, keyPrefix: config.keyPrefix });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 
+  const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped });
   healthRoutes(app, {
     databaseKind: deps.database.kind,
     pingDatabase: () => deps.database.ping(),
-    usage: () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped }),
+    usage: usageStats,
     accepting: () => accepting,
     limiter: () => deps.limiter(),
   });
+  metricsRoutes(app, { usage: usageStats, limiter: () => deps.limiter() });
   // Cookies (sessions) only where they mean something: the gateway's calls skip the cookie hooks.
   await app.register(async (scope) => {
     await scope.register(cookie);

@@ -108,6 +108,7 @@ describe.skipIf(!available)('distributed mode: Redis goes down and comes back', 
     expect(await ready(t)).toEqual({ ready: true, limits: 'local' });
     const health = (await t.inject({ method: 'GET', url: '/health' })).json();
     expect(health.limiter).toMatchObject({ limits: 'local', lastError: expect.any(String) });
+    expect((await t.inject({ method: 'GET', url: '/metrics' })).body).toContain('tollgate_rate_limits{limits="local"} 1');
 
     await redis.start(); // empty: a fresh bucket in Redis
     await expect.poll(async () => (await ready(t)).limits, { timeout: 5_000, interval: 100 }).toBe('global');

@@ -1,0 +1,62 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Deps } from '../../deps.ts';
+import type { App } from './types.ts';
+
+export interface MetricsProbe {
+  usage(): { pending: number; written: number; dropped: number };
+  limiter: Deps['limiter'];
+}
+
+const LIMITS = ['embedded', 'global', 'local', 'open', 'closed'] as const;
+
+/**
+ * `GET /metrics` in Prometheus's text format: the process (CPU, memory, event-loop lag), the
+ * usage buffer (what waits for the database, what was dropped past its bound) and where rate
+ * limits are decided. One registry per app, so several apps in one process do not collide.
+ */
+export function metricsRoutes(app: App, probe: MetricsProbe): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
+  new Gauge({
+    name: 'tollgate_usage_records_pending',
+    help: 'Call records buffered, not yet written to the database',
+    registers: [registry],
+    collect() {
+      this.set(probe.usage().pending);
+    },
+  });
+  new Counter({
+    name: 'tollgate_usage_records_written_total',
+    help: 'Call records written to the database',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(probe.usage().written);
+    },
+  });
+  new Counter({
+    name: 'tollgate_usage_records_dropped_total',
+    help: 'Call records dropped because the buffer was full (the database was unavailable too long)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(probe.usage().dropped);
+    },
+  });
+  new Gauge({
+    name: 'tollgate_rate_limits',
+    help: 'Where rate limits are decided: 1 for the current state (embedded, global in Redis, or a failure mode)',
+    labelNames: ['limits'],
+    registers: [registry],
+    collect() {
+      const state = probe.limiter();
+      const current = state.kind === 'embedded' ? 'embedded' : state.limits;
+      for (const limits of LIMITS) this.set({ limits }, limits === current ? 1 : 0);
+    },
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+}
