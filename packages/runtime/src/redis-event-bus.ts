@@ -45,13 +45,18 @@ export class RedisEventBus implements EventBus {
     subscriber.on('ready', () => {
       if (!dropped) return;
       dropped = false;
-      void this.runHandlers({ topic: 'keys.invalidate-all' }).then(() => this.runHandlers({ topic: 'catalog.changed' }));
+      // Subscribe again ourselves (ioredis's own resubscription leaves a promise that rejects
+      // unhandled if the connection drops again at once, which would end the process).
+      subscriber.subscribe(this.channel).then(
+        () => this.runHandlers({ topic: 'keys.invalidate-all' }).then(() => this.runHandlers({ topic: 'catalog.changed' })),
+        (error: unknown) => this.onError(error, { topic: 'keys.invalidate-all' }),
+      );
     });
   }
 
   /** Subscribes on a second connection (a subscribed Redis connection can do nothing else). */
   static async open(redis: Redis, options: { channel?: string; onError?: (error: unknown, message: BusMessage) => void } = {}): Promise<RedisEventBus> {
-    const subscriber = redis.duplicate();
+    const subscriber = redis.duplicate({ autoResubscribe: false });
     // Connection errors surface as 'close' and reconnects (which resubscribe); nothing to print here.
     subscriber.on('error', () => undefined);
     if (subscriber.status === 'wait') await subscriber.connect(); // a lazily connecting original
