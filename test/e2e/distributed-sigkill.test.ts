@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestRedis, redisAvailable, TEST_REDIS_URL } from '@tollgate/runtime/testing';
-import { openTestPostgres, postgresAvailable, TEST_DATABASE_URL, type TestDatabase } from '@tollgate/store/testing';
+import { freePort, openTestPostgres, postgresAvailable, TEST_DATABASE_URL, type TestDatabase } from '@tollgate/store/testing';
 
 /*
  * Distributed mode, an instance killed with SIGKILL: the counts that bill live in Redis, so the
@@ -13,17 +12,6 @@ import { openTestPostgres, postgresAvailable, TEST_DATABASE_URL, type TestDataba
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const available = (await redisAvailable()) && (await postgresAvailable());
 const PRICE = '/v1/tokens/V6FjH7P33dh7tVHHLHczC4hyG2NUA2YatLmXiDrKRgV7/price';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 describe.skipIf(!available)('distributed mode: an instance killed with SIGKILL', () => {
   let database: TestDatabase & { schema: string };

@@ -144,6 +144,19 @@ export function testUsageRecord(change: Partial<UsageRecord> & { createdAt: Date
   };
 }
 
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
 export interface PrivatePostgres {
   url: string;
   /** Stops the server at once (`pg_ctl stop -m immediate`): clients lose their connections. */
@@ -163,7 +176,6 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   const { chownSync } = await import('node:fs');
-  const { createServer } = await import('node:net');
   const run = promisify(execFile);
   const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
@@ -171,14 +183,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const asRoot = process.getuid?.() === 0;
   const exec = (command: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, command), ...args]) : run(path.join(bin, command), args));
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+  const port = await freePort();
   const root = mkdtempSync(path.join(os.tmpdir(), 'tollgate-pg-'));
   if (asRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);
