@@ -212,18 +212,6 @@ export class UsageRepository {
     return Number(folded[0]?.n ?? 0);
   }
 
-  /** The persisted counts of a key for the day and month containing `nowMs`. */
-  async counts(keyId: string, nowMs: number): Promise<{ day: number; month: number }> {
-    const day = dayCounter(nowMs);
-    const month = monthCounter(nowMs);
-    const rows = await queryRows<{ period: string; count: string | number }>(
-      this.db,
-      sql`select period, count from usage_counters where api_key_id = ${keyId} and period in (${day}, ${month})`,
-    );
-    const get = (p: string) => Number(rows.find((r) => r.period === p)?.count ?? 0);
-    return { day: get(day), month: get(month) };
-  }
-
   /**
    * Analytics from the minute rollups: one-minute resolution (a window's edges are taken to the
    * minute), and the same cost for ten calls or ten million.
