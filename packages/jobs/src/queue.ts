@@ -32,8 +32,9 @@ export interface JobQueueOptions {
 }
 
 /**
- * Setting a queue up from several instances at once can deadlock in PostgreSQL (pg-boss creates a
- * table per queue); the losers try again and find the work done.
+ * Instances starting together race on pg-boss's set-up: installing its schema, creating a
+ * queue's table. The losers fail ("already exists", or a PostgreSQL deadlock); trying again
+ * finds the work done.
  */
 async function settle<T>(step: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -41,14 +42,12 @@ async function settle<T>(step: () => Promise<T>): Promise<T> {
       return await step();
     } catch (error) {
       if (attempt >= 5) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200));
     }
   }
 }
 
 export class JobQueue {
-  private readonly workers: string[] = [];
-
   private constructor(
     private readonly boss: PgBoss,
     private readonly options: JobQueueOptions,
@@ -56,9 +55,7 @@ export class JobQueue {
 
   /** Creates (or migrates) the queue's tables and starts its maintenance. */
   static async start(database: Database, options: JobQueueOptions): Promise<JobQueue> {
-    // Instances starting together may race to install pg-boss's schema (one then fails on
-    // "already exists" or a deadlock); a second attempt finds it installed.
-    for (let attempt = 1; ; attempt++) {
+    return settle(async () => {
       const boss = new PgBoss({
         db: { executeSql: (text, values) => database.executeSql(text, values) },
         schema: options.schema,
@@ -68,13 +65,12 @@ export class JobQueue {
       boss.on('error', (error) => options.log.error({ err: error }, 'job queue error'));
       try {
         await boss.start();
-        return new JobQueue(boss, options);
       } catch (error) {
         await boss.stop({ graceful: false, wait: false }).catch(() => undefined);
-        if (attempt >= 5) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200));
+        throw error;
       }
-    }
+      return new JobQueue(boss, options);
+    });
   }
 
   /** Creates each job's queue and schedule, and works it in this process. */
@@ -82,7 +78,7 @@ export class JobQueue {
     for (const definition of definitions) {
       await settle(() => this.boss.createQueue(definition.name, { name: definition.name, retryLimit: definition.retryLimit ?? 3, retryBackoff: true }));
       if (definition.cron) await settle(() => this.boss.schedule(definition.name, definition.cron as string, {}, { tz: 'UTC' }));
-      const id = await this.boss.work<object>(definition.name, { pollingIntervalSeconds: this.options.pollingIntervalSeconds ?? 2 }, async (jobs) => {
+      await this.boss.work<object>(definition.name, { pollingIntervalSeconds: this.options.pollingIntervalSeconds ?? 2 }, async (jobs) => {
         for (const job of jobs) {
           const started = Date.now();
           try {
@@ -94,7 +90,6 @@ export class JobQueue {
           }
         }
       });
-      this.workers.push(id);
     }
   }
 
