@@ -53,21 +53,17 @@ export class ResilientAdmissionStore implements AdmissionStore {
       const now = this.now();
       if (now - this.lastProbe < PROBE_INTERVAL_MS) return this.fallback(keyId, rate, quota, nowMs);
       this.lastProbe = now;
-      return Promise.resolve(this.shared.admit(keyId, rate, quota, nowMs)).then(
-        (result) => {
-          this.recovered();
-          return result;
-        },
-        (error: unknown) => {
-          this.failed(error);
-          return this.fallback(keyId, rate, quota, nowMs);
-        },
-      );
     }
-    return Promise.resolve(this.shared.admit(keyId, rate, quota, nowMs)).catch((error: unknown) => {
-      this.failed(error);
-      return this.fallback(keyId, rate, quota, nowMs);
-    });
+    return Promise.resolve(this.shared.admit(keyId, rate, quota, nowMs)).then(
+      (result) => {
+        this.recovered();
+        return result;
+      },
+      (error: unknown) => {
+        this.failed(error);
+        return this.fallback(keyId, rate, quota, nowMs);
+      },
+    );
   }
 
   async seedCounts(keyId: string, counts: SeededCounts): Promise<void> {
