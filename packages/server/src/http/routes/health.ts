@@ -3,7 +3,12 @@ import type { Deps } from '../../deps.ts';
 import type { App } from './types.ts';
 
 /** Where rate limits are decided: in process (`embedded`), in Redis (`global`), or a failure mode while Redis is down. */
-const Limits = Type.Union([Type.Literal('embedded'), Type.Literal('global'), Type.Literal('local'), Type.Literal('open'), Type.Literal('closed')]);
+export const LIMITS = ['embedded', 'global', 'local', 'open', 'closed'] as const;
+const Limits = Type.Enum([...LIMITS]);
+
+export function limitsOf(state: ReturnType<Deps['limiter']>): (typeof LIMITS)[number] {
+  return state.kind === 'embedded' ? 'embedded' : state.limits;
+}
 const Limiter = Type.Object({
   limits: Limits,
   since: Type.Optional(Type.String({ format: 'date-time' })),
@@ -29,8 +34,8 @@ export interface HealthProbe {
 
 function limiterView(probe: HealthProbe): Static<typeof Limiter> {
   const state = probe.limiter();
-  if (state.kind === 'embedded') return { limits: 'embedded' };
-  return { limits: state.limits, since: new Date(state.since).toISOString(), ...(state.lastError ? { lastError: state.lastError } : {}) };
+  if (state.kind === 'embedded') return { limits: limitsOf(state) };
+  return { limits: limitsOf(state), since: new Date(state.since).toISOString(), ...(state.lastError ? { lastError: state.lastError } : {}) };
 }
 
 export function healthRoutes(app: App, probe: HealthProbe): void {

@@ -1,13 +1,12 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Deps } from '../../deps.ts';
+import { LIMITS, limitsOf } from './health.ts';
 import type { App } from './types.ts';
 
 export interface MetricsProbe {
   usage(): { pending: number; written: number; dropped: number };
   limiter: Deps['limiter'];
 }
-
-const LIMITS = ['embedded', 'global', 'local', 'open', 'closed'] as const;
 
 /**
  * `GET /metrics` in Prometheus's text format: the process (CPU, memory, event-loop lag), the
@@ -49,8 +48,7 @@ export function metricsRoutes(app: App, probe: MetricsProbe): void {
     labelNames: ['limits'],
     registers: [registry],
     collect() {
-      const state = probe.limiter();
-      const current = state.kind === 'embedded' ? 'embedded' : state.limits;
+      const current = limitsOf(probe.limiter());
       for (const limits of LIMITS) this.set({ limits }, limits === current ? 1 : 0);
     },
   });
