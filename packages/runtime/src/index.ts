@@ -6,3 +6,4 @@ export * from './attempt-limiter.ts';
 export * from './redis-admission-store.ts';
 export * from './redis-event-bus.ts';
 export * from './resilient-admission-store.ts';
+export * from './webhook-http.ts';
