@@ -18,6 +18,7 @@ export const ID_PREFIX = {
   invoice: 'inv',
   webhook: 'wh',
   webhookDelivery: 'whd',
+  webhookEvent: 'evt',
   audit: 'aud',
   request: 'req',
 } as const;

@@ -4,8 +4,8 @@ import { ERROR_CODES } from './errors.ts';
 /* Wire schemas of the management API. The server validates with them, the OpenAPI document is
  * generated from them, and the SDKs and portal type their calls with them. */
 
-const DateTime = Type.String({ format: 'date-time' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+export const DateTime = Type.String({ format: 'date-time' });
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const ErrorBodySchema = Type.Object(
   {

@@ -1,3 +1,4 @@
+import type { QuotaEvent } from './quota.ts';
 import type {
   KeyStatus,
   PlanLimits,
@@ -131,4 +132,6 @@ export interface UsageRecord {
   counted: boolean;
   /** Admitted beyond the monthly quota on a plan that bills overage. */
   overage: boolean;
+  /** Limits this call reached, stored as webhook events with the record. */
+  quotaEvents?: QuotaEvent[] | null;
 }

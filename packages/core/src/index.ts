@@ -7,3 +7,5 @@ export * from './money.ts';
 export * from './ports.ts';
 export * from './quota.ts';
 export * from './rate-limit.ts';
+export * from './webhooks.ts';
+export * from './webhook-outcome.ts';

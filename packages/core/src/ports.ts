@@ -43,7 +43,9 @@ export interface SeededCounts {
 export type BusMessage =
   | { topic: 'keys.invalidate'; keyHashes: string[] }
   | { topic: 'keys.invalidate-all' }
-  | { topic: 'catalog.changed' };
+  | { topic: 'catalog.changed' }
+  /** Webhook events were stored: delivery workers look for work now instead of at their next poll. */
+  | { topic: 'webhooks.pending' };
 
 export type BusHandler = (message: BusMessage) => void | Promise<void>;
 

@@ -70,3 +70,51 @@ export function decideQuota(dayUsed: number, monthUsed: number, policy: QuotaPol
   }
   return { allowed: true, overage: false };
 }
+
+/** Percentage of a cap at which `usage.threshold` is announced. */
+export const USAGE_THRESHOLD_PERCENT = 90;
+
+/** A limit a call reached, announced as a webhook event once per key and period. */
+export interface QuotaEvent {
+  type: 'usage.threshold' | 'quota.exceeded';
+  period: 'day' | 'month';
+  /** `2026-11-23` or `2026-11`. */
+  periodStart: string;
+  usage: number;
+  quota: number;
+  /** The call went on, billed as overage. */
+  overage: boolean;
+}
+
+/**
+ * The events an admitted call causes, given the counts with it included: the call that reaches
+ * 90 % of the daily cap or monthly quota, and the first call past a quota billed as overage.
+ * Counts go up by one per call, atomically, so exactly one call meets each mark. Null (no
+ * allocation) for all other calls, which is nearly all of them.
+ */
+export function quotaEventsOfAdmitted(policy: QuotaPolicy, dayUsed: number, monthUsed: number, nowMs: number): QuotaEvent[] | null {
+  let events: QuotaEvent[] | null = null;
+  const { dailyCap, monthlyQuota } = policy;
+  if (dailyCap !== null && dailyCap > 0 && dayUsed === thresholdOf(dailyCap)) {
+    (events ??= []).push({ type: 'usage.threshold', period: 'day', periodStart: dayPeriod(nowMs), usage: dayUsed, quota: dailyCap, overage: false });
+  }
+  if (monthlyQuota !== null && monthlyQuota > 0) {
+    if (monthUsed === thresholdOf(monthlyQuota)) {
+      (events ??= []).push({ type: 'usage.threshold', period: 'month', periodStart: monthPeriod(nowMs), usage: monthUsed, quota: monthlyQuota, overage: false });
+    }
+    if (policy.billsOverage && monthUsed === monthlyQuota + 1) {
+      (events ??= []).push({ type: 'quota.exceeded', period: 'month', periodStart: monthPeriod(nowMs), usage: monthUsed, quota: monthlyQuota, overage: true });
+    }
+  }
+  return events;
+}
+
+/** The event of a call refused for its daily cap or monthly quota (stored once per period). */
+export function quotaEventOfRefusal(refusal: Extract<QuotaDecision, { allowed: false }>, nowMs: number): QuotaEvent {
+  const period = refusal.limit === 'daily' ? 'day' : 'month';
+  return { type: 'quota.exceeded', period, periodStart: period === 'day' ? dayPeriod(nowMs) : monthPeriod(nowMs), usage: refusal.cap, quota: refusal.cap, overage: false };
+}
+
+function thresholdOf(cap: number): number {
+  return Math.ceil((cap * USAGE_THRESHOLD_PERCENT) / 100);
+}

@@ -17,6 +17,7 @@ import { catalogRoutes } from './http/routes/catalog.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { metricsRoutes } from './http/routes/metrics.ts';
 import { keyRoutes } from './http/routes/keys.ts';
+import { webhookRoutes } from './http/routes/webhooks.ts';
 import { subscriptionRoutes } from './http/routes/subscriptions.ts';
 import { usageRoutes } from './http/routes/usage.ts';
 import type { App, RouteContext } from './http/routes/types.ts';
@@ -92,7 +93,15 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
   app.setNotFoundHandler((request, reply) => sendError(reply, 'resource_not_found', `No route ${request.method} ${request.url.split('?')[0]}`));
 
   const loginLimiter = new MemoryAttemptLimiter(config.authFailureBurst, config.authFailuresPerMinute);
-  const services = createServices({ repos, bus, clock, loginLimiter, sessionTtlMs: config.sessionTtlHours * 3_600_000, keyPrefix: config.keyPrefix });
+  const services = createServices({
+    repos,
+    bus,
+    clock,
+    loginLimiter,
+    sessionTtlMs: config.sessionTtlHours * 3_600_000,
+    keyPrefix: config.keyPrefix,
+    webhooks: { secretBox: deps.secretBox, allowPrivate: config.webhooks.allowPrivate, requireHttps: config.webhooks.requireHttps },
+  });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 
   const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped });
@@ -112,6 +121,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     catalogRoutes(management, context);
     subscriptionRoutes(management, context);
     keyRoutes(management, context);
+    webhookRoutes(management, context);
     usageRoutes(management, context);
     adminRoutes(management, context);
   });

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isValidBrandPrefix } from '@tollgate/core';
+import { DEFAULT_RETRY_SCHEDULE_MS, isValidBrandPrefix, parseRetrySchedule } from '@tollgate/core';
 import type { LimiterFailureMode } from '@tollgate/runtime';
 
 export interface Config {
@@ -39,6 +39,22 @@ export interface Config {
   /** Failed key authentications an IP may make at once, refilled per minute. */
   authFailureBurst: number;
   authFailuresPerMinute: number;
+  /** 32 bytes (64 hex or base64) sealing secrets at rest; embedded mode keeps a generated one in DATA_DIR. */
+  masterKey: string | null;
+  /** NODE_ENV=production: https webhook URLs and an explicit MASTER_KEY with PostgreSQL. */
+  production: boolean;
+  webhooks: {
+    /** Loopback, private and link-local targets allowed (tests, on-premise receivers). */
+    allowPrivate: boolean;
+    requireHttps: boolean;
+    /** Delays before each retry, ms. */
+    retrySchedule: number[];
+    maxAttempts: number;
+    timeoutMs: number;
+    pollIntervalMs: number;
+    /** Endpoints one worker serves at once. */
+    concurrency: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -75,12 +91,22 @@ function trustProxy(raw: string | undefined): Config['trustProxy'] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+function retrySchedule(raw: string | undefined): number[] {
+  if (raw === undefined || raw === '') return [...DEFAULT_RETRY_SCHEDULE_MS];
+  try {
+    return parseRetrySchedule(raw);
+  } catch (error) {
+    throw new ConfigError(`WEBHOOK_RETRY_SCHEDULE: ${(error as Error).message}`);
+  }
+}
+
 /** Reads the environment once; everything else receives a Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const keyPrefix = env.KEY_PREFIX || 'tg';
   if (!isValidBrandPrefix(keyPrefix)) {
     throw new ConfigError(`KEY_PREFIX must be 1-16 lowercase letters or digits starting with a letter, got "${keyPrefix}"`);
   }
+  const production = env.NODE_ENV === 'production';
   const adminEmail = env.ADMIN_EMAIL || null;
   const adminPassword = env.ADMIN_PASSWORD || null;
   if ((adminEmail === null) !== (adminPassword === null)) {
@@ -106,7 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: int(env, 'BODY_LIMIT', 1_048_576, 1024),
     seedDemo: bool(env, 'SEED_DEMO', true),
     logLevel: env.LOG_LEVEL || 'info',
-    cookieSecure: bool(env, 'COOKIE_SECURE', env.NODE_ENV === 'production'),
+    cookieSecure: bool(env, 'COOKIE_SECURE', production),
     sessionTtlHours: int(env, 'SESSION_TTL_HOURS', 24 * 14, 1),
     usageFlushIntervalMs: int(env, 'USAGE_FLUSH_INTERVAL_MS', 1000, 10, 60_000),
     usageRetentionDays: int(env, 'USAGE_RETENTION_DAYS', 90, 1),
@@ -114,5 +140,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 100),
     authFailureBurst: int(env, 'AUTH_FAILURE_BURST', 20, 1),
     authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 10, 1),
+    masterKey: env.MASTER_KEY || null,
+    production,
+    webhooks: {
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      requireHttps: bool(env, 'WEBHOOK_REQUIRE_HTTPS', production),
+      retrySchedule: retrySchedule(env.WEBHOOK_RETRY_SCHEDULE),
+      maxAttempts: int(env, 'WEBHOOK_MAX_ATTEMPTS', 10, 1, 100),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      pollIntervalMs: int(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10, 60_000),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1_000),
+    },
   };
 }

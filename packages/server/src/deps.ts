@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import type { AdmissionStore, Clock, EventBus } from '@tollgate/core';
+import type { AdmissionStore, Clock, EventBus, SecretBox } from '@tollgate/core';
 import {
   MemoryAdmissionStore,
   MemoryEventBus,
@@ -13,6 +13,7 @@ import {
 } from '@tollgate/runtime';
 import { createRepositories, openPglite, openPostgres, type Database, type Repositories } from '@tollgate/store';
 import type { Config } from './config.ts';
+import { openSecretBox } from './secrets.ts';
 
 export interface Deps {
   database: Database;
@@ -20,6 +21,8 @@ export interface Deps {
   admission: AdmissionStore;
   bus: EventBus;
   clock: Clock;
+  /** Seals secrets at rest under MASTER_KEY. */
+  secretBox: SecretBox;
   /** Where rate limits are decided: `embedded`, or Redis (`global`) and its failure mode while it is down. */
   limiter(): { kind: 'embedded' } | ({ kind: 'redis' } & LimiterState);
   close(): Promise<void>;
@@ -56,7 +59,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
 /** The adapters around an open database; `close` closes what this made, not the database. */
 export async function assembleDeps(database: Database, config: Config, options: DepsOptions = {}): Promise<Deps> {
   const log = options.log ?? pino({ level: config.logLevel });
-  const base = { database, repos: createRepositories(database.db), clock: options.clock ?? systemClock };
+  const base = { database, repos: createRepositories(database.db), clock: options.clock ?? systemClock, secretBox: openSecretBox(config, log) };
   if (!config.redisUrl) {
     return { ...base, admission: new MemoryAdmissionStore(), bus: new MemoryEventBus(), limiter: () => ({ kind: 'embedded' }), close: async () => undefined };
   }

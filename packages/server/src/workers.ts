@@ -1,4 +1,6 @@
-import { JobQueue, usageCompactionJob, usageRetentionJob, type JobLog } from '@tollgate/jobs';
+import { randomUUID } from 'node:crypto';
+import { JobQueue, quotaResetJob, usageCompactionJob, usageRetentionJob, WebhookDeliverer, type JobLog } from '@tollgate/jobs';
+import { WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 
@@ -7,9 +9,44 @@ export function jobSchema(config: Config): string {
   return `${config.databaseSchema ?? 'tollgate'}_jobs`;
 }
 
-/** Starts the job queue on the application's database and works every background job. */
-export async function startWorkers(config: Config, deps: Deps, log: JobLog): Promise<JobQueue> {
+export interface Workers {
+  deliverer: WebhookDeliverer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the background work on the application's database: the scheduled jobs on the job
+ * queue, and the webhook deliverer (woken by the bus when an instance stores events).
+ */
+export async function startWorkers(config: Config, deps: Deps, log: JobLog): Promise<Workers> {
   const queue = await JobQueue.start(deps.database, { schema: jobSchema(config), log });
-  await queue.run([usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays), usageCompactionJob(deps.repos, deps.clock)]);
-  return queue;
+  await queue.run([
+    usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays),
+    usageCompactionJob(deps.repos, deps.clock),
+    quotaResetJob(deps.repos, deps.clock),
+  ]);
+  const http = new WebhookHttpClient({ allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
+  const deliverer = new WebhookDeliverer(deps.repos, {
+    workerId: `wrk_${randomUUID()}`,
+    transport: http,
+    secretBox: deps.secretBox,
+    clock: deps.clock,
+    log,
+    retrySchedule: config.webhooks.retrySchedule,
+    maxAttempts: config.webhooks.maxAttempts,
+    pollIntervalMs: config.webhooks.pollIntervalMs,
+    concurrency: config.webhooks.concurrency,
+  });
+  const unsubscribe = deps.bus.subscribe((message) => {
+    if (message.topic === 'webhooks.pending') deliverer.wake();
+  });
+  deliverer.start();
+  return {
+    deliverer,
+    async stop() {
+      unsubscribe();
+      await Promise.all([deliverer.stop(), queue.stop()]);
+      await http.close();
+    },
+  };
 }

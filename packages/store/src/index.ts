@@ -8,6 +8,7 @@ export * from './keys.ts';
 export * from './settings.ts';
 export * from './subscriptions.ts';
 export * from './usage.ts';
+export * from './webhooks.ts';
 export * as schema from './schema.ts';
 
 import type { Db } from './database.ts';
@@ -18,10 +19,26 @@ import { KeyRepository } from './keys.ts';
 import { SettingsRepository } from './settings.ts';
 import { SubscriptionRepository } from './subscriptions.ts';
 import { UsageRepository } from './usage.ts';
+import { WebhookRepository } from './webhooks.ts';
 
-export type Repositories = ReturnType<typeof createRepositories>;
+export interface Repositories {
+  users: UserRepository;
+  sessions: SessionRepository;
+  catalog: CatalogRepository;
+  subscriptions: SubscriptionRepository;
+  keys: KeyRepository;
+  usage: UsageRepository;
+  audit: AuditRepository;
+  settings: SettingsRepository;
+  webhooks: WebhookRepository;
+  /**
+   * Runs `work` in one transaction with repositories bound to it: a change and the webhook
+   * events it causes are stored together or not at all.
+   */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
+}
 
-export function createRepositories(db: Db) {
+export function createRepositories(db: Db): Repositories {
   return {
     users: new UserRepository(db),
     sessions: new SessionRepository(db),
@@ -31,5 +48,7 @@ export function createRepositories(db: Db) {
     usage: new UsageRepository(db),
     audit: new AuditRepository(db),
     settings: new SettingsRepository(db),
+    webhooks: new WebhookRepository(db),
+    transaction: (work) => db.transaction((tx) => work(createRepositories(tx as unknown as Db))),
   };
 }

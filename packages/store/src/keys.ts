@@ -28,11 +28,13 @@ export interface KeyForGateway extends KeyWithPlan {
 }
 
 export class KeyRepository {
-  /** The gateway's cold path, built once: a query builder costs about as much as the query. */
-  private readonly gatewayLookup;
+  /** The gateway's cold path, built once when first used: a query builder costs about as much as the query. */
+  private gatewayLookup: ReturnType<KeyRepository['prepareGatewayLookup']> | undefined;
 
-  constructor(private readonly db: Db) {
-    this.gatewayLookup = db
+  constructor(private readonly db: Db) {}
+
+  private prepareGatewayLookup() {
+    return this.db
       .select({
         key: apiKeys,
         plan: plans,
@@ -68,6 +70,7 @@ export class KeyRepository {
    * day and month of `nowMs`, in one round trip.
    */
   async findForGateway(keyHash: string, nowMs: number): Promise<KeyForGateway | null> {
+    this.gatewayLookup ??= this.prepareGatewayLookup();
     const [row] = await this.gatewayLookup.execute({ hash: keyHash, day: dayCounter(nowMs), month: monthCounter(nowMs) });
     if (!row) return null;
     return {

@@ -236,3 +236,85 @@ export const settings = pgTable('settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+
+/**
+ * A customer's webhook endpoint. The signing secret is stored sealed (AES-256-GCM under
+ * MASTER_KEY); after a rotation the previous one keeps signing until `previous_secret_expires_at`.
+ * One delivery worker at a time holds an endpoint (`lease_*`), which keeps its deliveries in order.
+ */
+export const webhookEndpoints = pgTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id),
+  url: text('url').notNull(),
+  description: text('description'),
+  events: jsonb('events').$type<string[]>().notNull(),
+  secretSealed: text('secret_sealed').notNull(),
+  previousSecretSealed: text('previous_secret_sealed'),
+  previousSecretExpiresAt: tstz('previous_secret_expires_at'),
+  status: text('status').notNull().default('pending'),
+  pausedReason: text('paused_reason'),
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  leaseOwner: text('lease_owner'),
+  leaseUntil: tstz('lease_until'),
+  lastDeliveryAt: tstz('last_delivery_at'),
+  verifiedAt: tstz('verified_at'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [index('webhook_endpoints_user_id_idx').on(t.userId), index('webhook_endpoints_status_idx').on(t.status)]);
+
+/**
+ * The outbox: events are written in the transaction of the change that causes them, then fanned
+ * out to the subscribed endpoints' delivery queues (`dispatched_at`). `dedupe_key` makes
+ * "once per key and period" events idempotent. `endpoint_id` targets one endpoint (test and
+ * verification events); `user_id` null is a data event for every entitled subscriber.
+ */
+export const webhookEvents = pgTable('webhook_events', {
+  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+  id: text('id').notNull(),
+  type: text('type').notNull(),
+  userId: text('user_id'),
+  endpointId: text('endpoint_id'),
+  dedupeKey: text('dedupe_key'),
+  payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+  occurredAt: tstz('occurred_at').notNull(),
+  dispatchedAt: tstz('dispatched_at'),
+}, (t) => [
+  uniqueIndex('webhook_events_id_key').on(t.id),
+  uniqueIndex('webhook_events_dedupe_key').on(t.dedupeKey),
+  index('webhook_events_undispatched_idx').on(t.seq).where(sql`dispatched_at is null`),
+]);
+
+/** One event for one endpoint: its place in the endpoint's queue (`seq`) and where it stands. */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+  id: text('id').notNull(),
+  endpointId: text('endpoint_id').notNull().references(() => webhookEndpoints.id),
+  eventId: text('event_id').notNull(),
+  eventType: text('event_type').notNull(),
+  status: text('status').notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  /** `attempts` when the delivery was last replayed: the retry budget counts from there. */
+  roundStart: integer('round_start').notNull().default(0),
+  nextAttemptAt: tstz('next_attempt_at'),
+  lastStatusCode: integer('last_status_code'),
+  createdAt: createdAt(),
+  deliveredAt: tstz('delivered_at'),
+}, (t) => [
+  uniqueIndex('webhook_deliveries_id_key').on(t.id),
+  // Fanning an event out twice (a dispatcher retrying) cannot queue it twice.
+  uniqueIndex('webhook_deliveries_endpoint_event_key').on(t.endpointId, t.eventId),
+  index('webhook_deliveries_endpoint_seq_idx').on(t.endpointId, t.seq),
+  index('webhook_deliveries_pending_idx').on(t.endpointId, t.seq).where(sql`status = 'pending'`),
+]);
+
+/** Every HTTP attempt of a delivery: the delivery log customers read. */
+export const webhookAttempts = pgTable('webhook_attempts', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  deliveryId: text('delivery_id').notNull(),
+  attempt: integer('attempt').notNull(),
+  startedAt: tstz('started_at').notNull(),
+  durationMs: integer('duration_ms').notNull(),
+  statusCode: integer('status_code'),
+  error: text('error'),
+  responseExcerpt: text('response_excerpt'),
+}, (t) => [index('webhook_attempts_delivery_idx').on(t.deliveryId, t.attempt)]);

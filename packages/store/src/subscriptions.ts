@@ -1,10 +1,10 @@
 import { and, desc, eq, notInArray } from 'drizzle-orm';
-import type { SubscriptionStatus } from '@tollgate/contracts';
+import type { PlanLimits, SubscriptionStatus } from '@tollgate/contracts';
 import type { Subscription } from '@tollgate/core';
 import type { Db } from './database.ts';
 import { rethrowUnique } from './errors.ts';
 import { newId } from './ids.ts';
-import { plans, subscriptions } from './schema.ts';
+import { plans, products, subscriptions } from './schema.ts';
 
 type Row = typeof subscriptions.$inferSelect;
 const toSubscription = (row: Row): Subscription => ({ ...row, status: row.status as SubscriptionStatus });
@@ -59,6 +59,16 @@ export class SubscriptionRepository {
       .where(eq(subscriptions.userId, userId))
       .orderBy(desc(subscriptions.createdAt));
     return rows.map((r) => ({ ...toSubscription(r.sub), planCode: r.planCode, productId: r.productId }));
+  }
+
+  /** The plan limits and product of each of the customer's active subscriptions. */
+  async activePlanLimits(userId: string): Promise<{ productSlug: string; planCode: string; limits: PlanLimits }[]> {
+    return this.db
+      .select({ productSlug: products.slug, planCode: plans.code, limits: plans.limits })
+      .from(subscriptions)
+      .innerJoin(plans, eq(plans.id, subscriptions.planId))
+      .innerJoin(products, eq(products.id, plans.productId))
+      .where(and(eq(subscriptions.userId, userId), eq(subscriptions.status, 'active')));
   }
 
   async setStatus(id: string, status: SubscriptionStatus): Promise<Subscription | null> {

@@ -1,7 +1,8 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
-import { dayPeriod, monthPeriod, type UsageRecord } from '@tollgate/core';
+import { dayPeriod, monthPeriod, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
 import { queryRows, type Db } from './database.ts';
+import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
 export const dayCounter = (nowMs: number) => `day:${dayPeriod(nowMs)}`;
 export const monthCounter = (nowMs: number) => `month:${monthPeriod(nowMs)}`;
@@ -31,11 +32,27 @@ interface SortedBatch {
   counters: CounterRow[];
   keys: [string, { n: number; last: number }][];
   rollups: RollupRow[];
+  events: NewWebhookEvent[];
 }
 
 /** Code-point order, the same for every writer whatever its locale. */
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The webhook event of a limit a call reached; stored once per key, type and period. */
+function quotaWebhookEvent(record: UsageRecord, keyId: string, event: QuotaEvent): NewWebhookEvent {
+  const common = { apiKeyId: keyId, period: event.period, periodStart: event.periodStart, usage: event.usage, quota: event.quota };
+  return {
+    type: event.type,
+    userId: record.userId,
+    dedupeKey: `${event.type}:${keyId}:${event.periodStart}`,
+    occurredAt: record.createdAt,
+    payload:
+      event.type === 'usage.threshold'
+        ? { ...common, percentage: Math.floor((event.usage * 100) / event.quota), threshold: USAGE_THRESHOLD_PERCENT }
+        : { ...common, overage: event.overage },
+  };
 }
 
 export interface UsageFilter {
@@ -64,7 +81,9 @@ export class UsageRepository {
     const counters = new Map<string, CounterRow>();
     const keys = new Map<string, { n: number; last: number }>();
     const rollups = new Map<string, RollupRow>();
+    const events: NewWebhookEvent[] = [];
     for (const r of records) {
+      if (r.quotaEvents && r.apiKeyId !== null) events.push(...r.quotaEvents.map((e) => quotaWebhookEvent(r, r.apiKeyId as string, e)));
       const at = r.createdAt.getTime();
       const minute = at - (at % 60_000);
       const endpoint = r.routePath ?? r.path;
@@ -99,6 +118,7 @@ export class UsageRepository {
     const batch: SortedBatch = {
       batchId: batchId ?? null,
       records,
+      events,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
       keys: [...keys.entries()].sort(([a], [b]) => compareText(a, b)),
       rollups: [...rollups.values()].sort(
@@ -116,7 +136,7 @@ export class UsageRepository {
     }
   }
 
-  private async writeTransaction({ batchId, records, counters, keys, rollups }: SortedBatch): Promise<void> {
+  private async writeTransaction({ batchId, records, counters, keys, rollups, events }: SortedBatch): Promise<void> {
     const column = <T>(pick: (r: UsageRecord) => T) => sql.param(records.map(pick));
     await this.db.transaction(async (tx) => {
       if (batchId !== null) {
@@ -161,6 +181,7 @@ export class UsageRepository {
                       ${sql.param(keys.map(([, k]) => new Date(k.last).toISOString()))}::timestamptz[]) as v(id, n, t)
           where api_keys.id = v.id`);
       }
+      await insertWebhookEvents(tx as unknown as Db, events);
     });
   }
 

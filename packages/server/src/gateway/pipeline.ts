@@ -7,11 +7,14 @@ import {
   nextDayStartMs,
   parseTimestampMs,
   parseApiKey,
+  quotaEventOfRefusal,
+  quotaEventsOfAdmitted,
   retryAfterSeconds,
   routeAccess,
   type AdmissionResult,
   type AdmissionStore,
   type Clock,
+  type QuotaEvent,
   type RateDecision,
 } from '@tollgate/core';
 import type { MemoryAttemptLimiter } from '@tollgate/runtime';
@@ -44,6 +47,7 @@ interface CallContext {
   counted: boolean;
   overage: boolean;
   errorCode: ErrorCode | null;
+  quotaEvents: QuotaEvent[] | null;
 }
 
 const KEY_STATUS_MESSAGE = {
@@ -131,6 +135,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       createdAt: new Date(ctx.startedAt),
       counted: ctx.counted,
       overage: ctx.overage,
+      quotaEvents: ctx.quotaEvents,
     });
   }
 
@@ -145,7 +150,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
    */
   return function gateway(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const now = clock.now();
-    const ctx: CallContext = { startedAt: now, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null };
+    const ctx: CallContext = { startedAt: now, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null, quotaEvents: null };
     const path = pathOf(request.url);
     const matched = routes.match(request.method, path);
     if (!matched) {
@@ -241,11 +246,13 @@ export function createGatewayHandler(deps: GatewayDeps) {
       return refuse(request, reply, ctx, 'rate_limit_exceeded', `Rate limit of ${admitted.rate.limit} requests per minute exceeded; retry in ${seconds} s`, { limit: admitted.rate.limit, retryAfter: seconds, reset_at: new Date(now + admitted.rate.retryAfterMs).toISOString() }, { 'retry-after': String(seconds) });
     }
     if (admitted.outcome === 'quota_exceeded') {
+      ctx.quotaEvents = [quotaEventOfRefusal(admitted.quota, now)];
       const seconds = retryAfterSeconds(admitted.quota.resetAtMs - now);
       return refuse(request, reply, ctx, 'quota_exceeded', admitted.quota.limit === 'daily' ? `Daily cap of ${admitted.quota.cap} calls reached` : `Monthly quota of ${admitted.quota.cap} calls reached`, { limit: admitted.quota.limit, cap: admitted.quota.cap, reset_at: new Date(admitted.quota.resetAtMs).toISOString() }, { 'retry-after': String(seconds) });
     }
     ctx.counted = true;
     ctx.overage = admitted.overage;
+    ctx.quotaEvents = quotaEventsOfAdmitted(key.limits.quota, admitted.dayUsed, admitted.monthUsed, now);
     quotaHeaders(reply, key, admitted.dayUsed, admitted.monthUsed, now);
 
     const route = matched.route;

@@ -15,6 +15,7 @@ const PUBLIC = new Set([
   'POST /api/v1/auth/signup',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/logout',
+  'GET /api/v1/api-marketplace/webhooks/events',
   'GET /health',
   'GET /ready',
   'GET /live',

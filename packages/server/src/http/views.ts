@@ -1,6 +1,6 @@
-import type { ApiKeyView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView } from '@tollgate/contracts';
+import type { ApiKeyView, DeliveryView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView, WebhookView } from '@tollgate/contracts';
 import { microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
-import type { KeyWithPlan, SubscriptionWithPlan } from '@tollgate/store';
+import type { DeliveryLogEntry, KeyWithPlan, SubscriptionWithPlan, WebhookEndpoint } from '@tollgate/store';
 import type { ProductWithParts } from '../services/catalog.ts';
 
 /* Domain records to wire shapes: amounts in major units computed from the stored minor units. */
@@ -108,3 +108,42 @@ export function keyView({ key, plan }: KeyWithPlan, nowMs: number): ApiKeyView {
     },
   };
 }
+
+const iso = (date: Date | null) => (date === null ? null : date.toISOString());
+
+export const webhookView = (endpoint: WebhookEndpoint): WebhookView => ({
+  id: endpoint.id,
+  url: endpoint.url,
+  description: endpoint.description,
+  events: endpoint.events,
+  status: endpoint.status,
+  pausedReason: endpoint.pausedReason,
+  isActive: endpoint.status === 'active' || endpoint.status === 'pending',
+  consecutiveFailures: endpoint.consecutiveFailures,
+  previousSecretExpiresAt: iso(endpoint.previousSecretExpiresAt),
+  lastDeliveryAt: iso(endpoint.lastDeliveryAt),
+  verifiedAt: iso(endpoint.verifiedAt),
+  createdAt: endpoint.createdAt.toISOString(),
+  updatedAt: endpoint.updatedAt.toISOString(),
+});
+
+export const deliveryView = (delivery: DeliveryLogEntry): DeliveryView => ({
+  id: delivery.id,
+  webhookId: delivery.endpointId,
+  eventId: delivery.eventId,
+  event: delivery.eventType,
+  status: delivery.status,
+  attempts: delivery.attempts,
+  nextAttemptAt: iso(delivery.nextAttemptAt),
+  lastStatusCode: delivery.lastStatusCode,
+  createdAt: delivery.createdAt.toISOString(),
+  deliveredAt: iso(delivery.deliveredAt),
+  attemptLog: delivery.attemptLog.map((a) => ({
+    attempt: a.attempt,
+    at: a.startedAt.toISOString(),
+    durationMs: a.durationMs,
+    statusCode: a.statusCode,
+    error: a.error,
+    responseExcerpt: a.responseExcerpt,
+  })),
+});

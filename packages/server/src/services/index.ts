@@ -6,6 +6,7 @@ import { CatalogService } from './catalog.ts';
 import { KeyService } from './keys.ts';
 import { SubscriptionService } from './subscriptions.ts';
 import { UsageService } from './usage.ts';
+import { WebhookService, type WebhookServiceOptions } from './webhooks.ts';
 
 export type Services = ReturnType<typeof createServices>;
 
@@ -16,6 +17,7 @@ export function createServices(input: {
   loginLimiter: MemoryAttemptLimiter;
   sessionTtlMs: number;
   keyPrefix: string;
+  webhooks: WebhookServiceOptions;
 }) {
   const { repos, bus, clock } = input;
   const subscriptions = new SubscriptionService(repos, bus, clock);
@@ -25,5 +27,6 @@ export function createServices(input: {
     subscriptions,
     keys: new KeyService(repos, subscriptions, bus, clock, input.keyPrefix),
     usage: new UsageService(repos, clock),
+    webhooks: new WebhookService(repos, bus, clock, input.webhooks),
   };
 }

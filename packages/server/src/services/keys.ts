@@ -1,6 +1,6 @@
 import type { CreateKeyBody, UpdateKeyBody } from '@tollgate/contracts';
 import { generateApiKey, invalidCidrs, isFreePlan, type ApiKey, type Clock, type EventBus } from '@tollgate/core';
-import { cryptoRandom, type KeyWithPlan, type NewApiKey, type Repositories } from '@tollgate/store';
+import { cryptoRandom, type KeyWithPlan, type NewApiKey, type NewWebhookEvent, type Repositories } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
 import { sha256Hex } from './hash.ts';
 import type { SubscriptionService } from './subscriptions.ts';
@@ -43,18 +43,23 @@ export class KeyService {
       subscriptionId = subscription.id;
     }
     const issued = this.issue(isSandbox);
-    const key = await this.repos.keys.create({
-      userId,
-      planId: plan.id,
-      subscriptionId,
-      ...issued.stored,
-      label: body.label ?? null,
-      ipWhitelist: body.ipWhitelist ?? [],
-      scopes: body.scopes ?? [],
-      metadata: body.metadata ?? {},
-      isSandbox,
-      expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+    const key = await this.repos.transaction(async (tx) => {
+      const created = await tx.keys.create({
+        userId,
+        planId: plan.id,
+        subscriptionId,
+        ...issued.stored,
+        label: body.label ?? null,
+        ipWhitelist: body.ipWhitelist ?? [],
+        scopes: body.scopes ?? [],
+        metadata: body.metadata ?? {},
+        isSandbox,
+        expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+      });
+      await tx.webhooks.emit([this.keyEvent('key.created', created)]);
+      return created;
     });
+    await this.webhooksPending();
     await this.audit(userId, 'key.create', key.id, { planCode: plan.code, isSandbox });
     return { key: issued.key, record: { key, plan, subscriptionStatus: null } };
   }
@@ -90,8 +95,12 @@ export class KeyService {
   async revoke(id: string, actorId: string, ownerId?: string): Promise<KeyWithPlan> {
     const { key } = await this.get(id, ownerId);
     if (key.status !== 'revoked') {
-      await this.repos.keys.update(id, { status: 'revoked' });
+      await this.repos.transaction(async (tx) => {
+        await tx.keys.update(id, { status: 'revoked' });
+        await tx.webhooks.emit([this.keyEvent('key.revoked', key)]);
+      });
       await this.invalidate(key);
+      await this.webhooksPending();
       await this.audit(actorId, 'key.revoke', id);
     }
     return this.get(id, ownerId);
@@ -114,8 +123,15 @@ export class KeyService {
       isSandbox: key.isSandbox,
       expiresAt: key.expiresAt,
     };
-    const created = await this.repos.keys.rotate(key.id, replacement);
+    const created = await this.repos.transaction(async (tx) => {
+      const issuedKey = await tx.keys.rotate(key.id, replacement);
+      await tx.webhooks.emit([
+        { type: 'key.rotated', userId: key.userId, payload: { apiKeyId: key.id, replacedBy: issuedKey.id, planId: key.planId }, occurredAt: new Date(this.clock.now()) },
+      ]);
+      return issuedKey;
+    });
     await this.invalidate(key);
+    await this.webhooksPending();
     await this.audit(ownerId, 'key.rotate', key.id, { replacedBy: created.id });
     return { key: issued.key, record: { key: created, plan, subscriptionStatus: null } };
   }
@@ -130,6 +146,19 @@ export class KeyService {
       await this.audit(actorId, suspended ? 'key.suspend' : 'key.reactivate', id);
     }
     return this.get(id);
+  }
+
+  private keyEvent(type: 'key.created' | 'key.revoked', key: ApiKey): NewWebhookEvent {
+    return {
+      type,
+      userId: key.userId,
+      payload: { apiKeyId: key.id, planId: key.planId, label: key.label, displayPrefix: key.displayPrefix, lastFour: key.lastFour, isSandbox: key.isSandbox },
+      occurredAt: new Date(this.clock.now()),
+    };
+  }
+
+  private async webhooksPending(): Promise<void> {
+    await this.bus.publish({ topic: 'webhooks.pending' });
   }
 
   private issue(isSandbox: boolean) {

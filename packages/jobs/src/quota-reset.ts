@@ -1,0 +1,24 @@
+import { monthPeriod, type Clock } from '@tollgate/core';
+import type { Repositories } from '@tollgate/store';
+import type { JobDefinition } from './queue.ts';
+
+export const QUOTA_RESET_JOB = 'quota.reset';
+
+/**
+ * At 00:00 UTC on the 1st, announces `quota.reset` for the keys with a monthly quota (to the
+ * customers who subscribed to it). The counts themselves need no reset: each month has its own
+ * counter. Running twice in a month stores nothing new.
+ */
+export function quotaResetJob(repos: Repositories, clock: Clock): JobDefinition {
+  return {
+    name: QUOTA_RESET_JOB,
+    cron: '0 0 1 * *',
+    async handle() {
+      const now = clock.now();
+      const month = monthPeriod(now);
+      const start = new Date(`${month}-01T00:00:00Z`);
+      const previous = monthPeriod(start.getTime() - 1);
+      await repos.webhooks.emitQuotaResets(month, previous, new Date(now));
+    },
+  };
+}

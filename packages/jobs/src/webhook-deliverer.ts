@@ -1,0 +1,239 @@
+import { decideAfterAttempt, signWebhook, VERIFICATION_EVENT, type Clock, type SecretBox } from '@tollgate/core';
+import type { ClaimedEndpoint, DeliveryToSend, Repositories } from '@tollgate/store';
+import type { JobLog } from './queue.ts';
+
+/** What the deliverer needs of an HTTP client (the runtime's WebhookHttpClient). */
+export interface WebhookTransport {
+  post(url: string, headers: Record<string, string>, body: string): Promise<{
+    ok: boolean;
+    statusCode: number | null;
+    durationMs: number;
+    responseExcerpt: string | null;
+    error: { code: string; message: string } | null;
+  }>;
+}
+
+export interface WebhookDelivererOptions {
+  /** Names this worker's endpoint leases; unique per process. */
+  workerId: string;
+  transport: WebhookTransport;
+  secretBox: SecretBox;
+  clock: Clock;
+  log: JobLog;
+  /** Delays before each retry (ms); past the end the last one repeats. */
+  retrySchedule: readonly number[];
+  /** Attempts a delivery gets in all before it is marked failed. */
+  maxAttempts: number;
+  /** How often an idle worker looks for due deliveries. */
+  pollIntervalMs?: number;
+  /** Endpoints served at once (each one's deliveries go one after another). */
+  concurrency?: number;
+  /** How long a claimed endpoint stays this worker's without being released. */
+  leaseMs?: number;
+  random?: () => number;
+}
+
+/**
+ * Sends webhook deliveries: fans new outbox events out to the endpoints' queues, then leases
+ * endpoints whose next delivery is due and sends each one's queue in order, signing every
+ * attempt. Many workers (processes) may run at once: the dispatcher runs in one of them at a
+ * time, and an endpoint is leased by one worker at a time, so no attempt is sent twice at once
+ * and each endpoint receives its events in order. State lives in the database, so a restart
+ * continues where the last attempt was stored.
+ */
+export class WebhookDeliverer {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private readonly pollIntervalMs: number;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly repos: Repositories,
+    private readonly options: WebhookDelivererOptions,
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.concurrency = options.concurrency ?? 32;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.random = options.random ?? Math.random;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Looks for work now instead of at the next poll (an event was just stored). */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops taking work and waits (up to `waitMs`) for the attempts in flight to be stored. An
+   * attempt still running then is sent again by whichever worker next takes the endpoint: a
+   * receiver gets every event at least once, and dedupes by `webhook-id`.
+   */
+  async stop(waitMs = 5_000): Promise<void> {
+    this.running = false;
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.inFlight.values()),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * One round: dispatch new events, then serve every endpoint that is due, up to the
+   * concurrency. Resolves when the endpoints it started are done (tests drive it directly).
+   */
+  async runOnce(): Promise<void> {
+    await this.tick();
+    await Promise.allSettled(this.inFlight.values());
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let busy = false;
+      try {
+        busy = await this.tick();
+      } catch (error) {
+        this.options.log.error({ err: error }, 'webhook delivery round failed; retrying');
+      }
+      if (!this.running) break;
+      // Work found: look again at once (more may be due); otherwise wait for a poll or a wake-up.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, busy && this.inFlight.size < this.concurrency ? 0 : this.pollIntervalMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  /** Answers whether it found work. */
+  private async tick(): Promise<boolean> {
+    const now = new Date(this.options.clock.now());
+    const dispatched = await this.repos.webhooks.dispatch(1_000, now);
+    const free = this.concurrency - this.inFlight.size;
+    if (free <= 0) return dispatched > 0;
+    const claimed = await this.repos.webhooks.claimEndpoints(this.options.workerId, now, this.leaseMs, free, VERIFICATION_EVENT);
+    for (const endpoint of claimed) {
+      const task = this.serve(endpoint)
+        .catch((error) => this.options.log.error({ err: error, webhookId: endpoint.id }, 'webhook endpoint round failed'))
+        .finally(() => {
+          this.inFlight.delete(endpoint.id);
+          this.wake();
+        });
+      this.inFlight.set(endpoint.id, task);
+    }
+    return dispatched > 0 || claimed.length > 0;
+  }
+
+  /** Sends the endpoint's due deliveries in order until one must wait, then releases it. */
+  private async serve(endpoint: ClaimedEndpoint): Promise<void> {
+    const { repos, options } = this;
+    let state = { status: endpoint.status, consecutiveFailures: endpoint.consecutiveFailures };
+    try {
+      const secrets = this.secretsOf(endpoint);
+      // Bounded, so one busy endpoint cannot hold a worker slot for ever.
+      for (let round = 0; round < 10 && !this.stopping; round++) {
+        const queue = await repos.webhooks.queuedDeliveries(endpoint.id, 100);
+        let sent = 0;
+        for (const delivery of queue) {
+          if (delivery.nextAttemptAt.getTime() > options.clock.now()) return;
+          if (state.status !== 'active' && !(state.status === 'pending' && delivery.eventType === VERIFICATION_EVENT)) return;
+          const outcome = await this.attempt(endpoint, delivery, secrets, state);
+          if (outcome === null) return; // the lease was lost
+          state = outcome.endpoint;
+          sent++;
+          if (outcome.deliveryStatus === 'pending') return; // it waits for its retry, and so does the queue behind it
+        }
+        if (sent < 100) return;
+      }
+    } finally {
+      await repos.webhooks.release(endpoint.id, options.workerId).catch(() => undefined);
+    }
+  }
+
+  private async attempt(
+    endpoint: ClaimedEndpoint,
+    delivery: DeliveryToSend,
+    secrets: string[] | Error,
+    state: { status: ClaimedEndpoint['status']; consecutiveFailures: number },
+  ) {
+    const { options } = this;
+    const startedAt = options.clock.now();
+    const body = JSON.stringify({
+      webhookId: endpoint.id,
+      eventId: delivery.eventId,
+      event: delivery.eventType,
+      timestamp: delivery.occurredAt.toISOString(),
+      payload: delivery.payload,
+    });
+    const result =
+      secrets instanceof Error
+        ? { ok: false, statusCode: null, durationMs: 0, responseExcerpt: null, error: { code: 'secret_unavailable', message: secrets.message } }
+        : await options.transport.post(
+            endpoint.url,
+            signWebhook({ messageId: delivery.eventId, timestampSec: Math.floor(startedAt / 1000), body, secrets }) as unknown as Record<string, string>,
+            body,
+          );
+    const decision = decideAfterAttempt({
+      ok: result.ok,
+      statusCode: result.statusCode,
+      delivery,
+      endpoint: state,
+      schedule: options.retrySchedule,
+      maxAttempts: options.maxAttempts,
+      random01: this.random(),
+    });
+    const finishedAt = options.clock.now();
+    const stored = await this.repos.webhooks.recordAttempt(options.workerId, {
+      deliveryId: delivery.id,
+      endpointId: endpoint.id,
+      attempt: delivery.attempts + 1,
+      startedAt: new Date(startedAt),
+      durationMs: Math.max(0, Math.round(result.durationMs)),
+      statusCode: result.statusCode,
+      error: result.error ? `${result.error.code}: ${result.error.message}` : result.ok ? null : `HTTP ${result.statusCode}`,
+      responseExcerpt: result.responseExcerpt,
+      delivery: {
+        status: decision.delivery.status,
+        nextAttemptAt: decision.delivery.status === 'pending' ? new Date(finishedAt + decision.delivery.retryInMs) : null,
+      },
+      endpoint: decision.endpoint,
+    });
+    if (!stored) return null;
+    if (decision.endpoint.status === 'paused' && state.status !== 'paused') {
+      options.log.info({ webhookId: endpoint.id, reason: decision.endpoint.pausedReason }, 'webhook endpoint paused');
+    }
+    return { deliveryStatus: decision.delivery.status, endpoint: { status: decision.endpoint.status, consecutiveFailures: decision.endpoint.consecutiveFailures } };
+  }
+
+  /** Newest first; the previous secret signs too until its overlap ends. */
+  private secretsOf(endpoint: ClaimedEndpoint): string[] | Error {
+    try {
+      const secrets = [this.options.secretBox.open(endpoint.secretSealed)];
+      if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > this.options.clock.now()) {
+        secrets.push(this.options.secretBox.open(endpoint.previousSecretSealed));
+      }
+      return secrets;
+    } catch (error) {
+      this.options.log.error({ webhookId: endpoint.id }, 'webhook secret cannot be decrypted: is MASTER_KEY the one it was stored with?');
+      return error as Error;
+    }
+  }
+}

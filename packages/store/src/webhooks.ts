@@ -1,0 +1,407 @@
+import { and, asc, count, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { DATA_EVENT_PRODUCT, type DeliveryStatus, type WebhookPauseReason, type WebhookStatus } from '@tollgate/contracts';
+import { queryRows, type Db } from './database.ts';
+import { newId } from './ids.ts';
+import { webhookAttempts, webhookDeliveries, webhookEndpoints, webhookEvents } from './schema.ts';
+
+type EndpointRow = typeof webhookEndpoints.$inferSelect;
+
+export interface WebhookEndpoint extends Omit<EndpointRow, 'status' | 'pausedReason' | 'leaseOwner' | 'leaseUntil'> {
+  status: WebhookStatus;
+  pausedReason: WebhookPauseReason | null;
+}
+
+const toEndpoint = (row: EndpointRow): WebhookEndpoint => {
+  const { leaseOwner: _owner, leaseUntil: _until, ...rest } = row;
+  return { ...rest, status: row.status as WebhookStatus, pausedReason: row.pausedReason as WebhookPauseReason | null };
+};
+
+export interface NewWebhookEndpoint {
+  userId: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  secretSealed: string;
+  status: WebhookStatus;
+  pausedReason: WebhookPauseReason | null;
+}
+
+export type WebhookEndpointPatch = Partial<
+  Pick<EndpointRow, 'url' | 'description' | 'events' | 'secretSealed' | 'previousSecretSealed' | 'previousSecretExpiresAt' | 'consecutiveFailures'>
+> & { status?: WebhookStatus; pausedReason?: WebhookPauseReason | null };
+
+export interface NewWebhookEvent {
+  type: string;
+  /** The account the event belongs to; null for a data event (every entitled subscriber). */
+  userId: string | null;
+  /** Only this endpoint receives it, whatever it subscribed to (verification and test events). */
+  endpointId?: string | null;
+  /** Events with the same key are stored once ("once per key and period"). */
+  dedupeKey?: string | null;
+  payload: Record<string, unknown>;
+  occurredAt: Date;
+}
+
+/** A queued delivery with its event, as the worker sends it. */
+export interface DeliveryToSend {
+  id: string;
+  eventId: string;
+  eventType: string;
+  payload: Record<string, unknown>;
+  occurredAt: Date;
+  attempts: number;
+  roundStart: number;
+  nextAttemptAt: Date;
+}
+
+/** A claimed endpoint: what the worker needs to sign and send. */
+export interface ClaimedEndpoint {
+  id: string;
+  url: string;
+  status: WebhookStatus;
+  consecutiveFailures: number;
+  secretSealed: string;
+  previousSecretSealed: string | null;
+  previousSecretExpiresAt: Date | null;
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  endpointId: string;
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  responseExcerpt: string | null;
+  delivery: { status: DeliveryStatus; nextAttemptAt: Date | null };
+  endpoint: { status: WebhookStatus; pausedReason: WebhookPauseReason | null; consecutiveFailures: number; verified: boolean };
+}
+
+export interface DeliveryLogEntry {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  eventType: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  lastStatusCode: number | null;
+  createdAt: Date;
+  deliveredAt: Date | null;
+  attemptLog: { attempt: number; startedAt: Date; durationMs: number; statusCode: number | null; error: string | null; responseExcerpt: string | null }[];
+}
+
+// Only one dispatcher fans events out at a time, so deliveries queue in the order events were stored.
+const DISPATCH_LOCK_ID = 7_311_042_003;
+
+/**
+ * Appends events to the outbox with the caller's connection or transaction. Answers the ids of
+ * the events stored (one already stored under the same dedupe key is not stored again).
+ */
+export async function insertWebhookEvents(db: Db, events: readonly NewWebhookEvent[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const rows = await db
+    .insert(webhookEvents)
+    .values(
+      events.map((e) => ({
+        id: newId('webhookEvent'),
+        type: e.type,
+        userId: e.userId,
+        endpointId: e.endpointId ?? null,
+        dedupeKey: e.dedupeKey ?? null,
+        payload: e.payload,
+        occurredAt: e.occurredAt,
+      })),
+    )
+    .onConflictDoNothing({ target: webhookEvents.dedupeKey })
+    .returning({ id: webhookEvents.id });
+  return rows.map((r) => r.id);
+}
+
+export class WebhookRepository {
+  constructor(private readonly db: Db) {}
+
+  emit(events: readonly NewWebhookEvent[]): Promise<string[]> {
+    return insertWebhookEvents(this.db, events);
+  }
+
+  /**
+   * Stores `quota.reset` for every active key with a monthly quota whose owner has an endpoint
+   * subscribed to it, once per key and month (the id and dedupe key derive from both).
+   */
+  async emitQuotaResets(month: string, previousMonth: string, now: Date): Promise<number> {
+    const rows = await queryRows<{ id: string }>(
+      this.db,
+      sql`insert into webhook_events (id, type, user_id, dedupe_key, payload, occurred_at)
+          select 'evt_' || substr(md5('quota.reset/' || k.id || '/' || ${month}), 1, 22), 'quota.reset', k.user_id,
+                 'quota.reset:' || k.id || ':' || ${month},
+                 jsonb_build_object('apiKeyId', k.id, 'periodStart', ${month}::text, 'quota', p.monthly_quota, 'previousUsage', coalesce(c.count, 0)),
+                 ${now.toISOString()}::timestamptz
+          from api_keys k
+          join plans p on p.id = k.plan_id
+          left join usage_counters c on c.api_key_id = k.id and c.period = ${`month:${previousMonth}`}
+          where k.status = 'active' and p.monthly_quota is not null
+            and exists (select 1 from webhook_endpoints e where e.user_id = k.user_id and e.status <> 'deleted' and e.events @> '["quota.reset"]'::jsonb)
+          on conflict (dedupe_key) do nothing
+          returning id`,
+    );
+    return rows.length;
+  }
+
+  async createEndpoint(input: NewWebhookEndpoint): Promise<WebhookEndpoint> {
+    const [row] = await this.db.insert(webhookEndpoints).values({ id: newId('webhook'), ...input }).returning();
+    return toEndpoint(row as EndpointRow);
+  }
+
+  /** Not deleted; owner-scoped when `userId` is given. */
+  async findEndpoint(id: string, userId?: string): Promise<WebhookEndpoint | null> {
+    const [row] = await this.db
+      .select()
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.id, id), ne(webhookEndpoints.status, 'deleted'), userId ? eq(webhookEndpoints.userId, userId) : undefined));
+    return row ? toEndpoint(row) : null;
+  }
+
+  async listEndpoints(userId: string): Promise<WebhookEndpoint[]> {
+    const rows = await this.db
+      .select()
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.userId, userId), ne(webhookEndpoints.status, 'deleted')))
+      .orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id));
+    return rows.map(toEndpoint);
+  }
+
+  async countEndpoints(userId: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: count() })
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.userId, userId), ne(webhookEndpoints.status, 'deleted')));
+    return Number(row?.n ?? 0);
+  }
+
+  async updateEndpoint(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpoint | null> {
+    const [row] = await this.db
+      .update(webhookEndpoints)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(eq(webhookEndpoints.id, id))
+      .returning();
+    return row ? toEndpoint(row) : null;
+  }
+
+  /** Makes a paused endpoint active again; its waiting deliveries go out now, in order. */
+  async resume(id: string, now: Date): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx
+        .update(webhookEndpoints)
+        .set({ status: 'active', pausedReason: null, consecutiveFailures: 0, updatedAt: now })
+        .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.status, 'paused')));
+      await tx
+        .update(webhookDeliveries)
+        .set({ nextAttemptAt: now })
+        .where(and(eq(webhookDeliveries.endpointId, id), eq(webhookDeliveries.status, 'pending')));
+    });
+  }
+
+  /**
+   * Fans undispatched events out to the endpoints that receive them, oldest first, and marks
+   * them dispatched, in one transaction. Only one dispatcher runs at a time (the others return
+   * at once), so each endpoint's queue is in the order the events were stored. Answers the
+   * number of events dispatched.
+   */
+  async dispatch(limit: number, now: Date): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const [lock] = await queryRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${DISPATCH_LOCK_ID}) as locked`);
+      if (!lock?.locked) return 0;
+      const events = await queryRows<{ seq: number }>(
+        tx,
+        sql`select seq from webhook_events where dispatched_at is null order by seq limit ${limit}`,
+      );
+      if (events.length === 0) return 0;
+      const last = events[events.length - 1]?.seq as number;
+      // A delivery's id is derived from its event and endpoint: unique, and the same if fanned out again.
+      await tx.execute(sql`
+        insert into webhook_deliveries (id, endpoint_id, event_id, event_type, next_attempt_at)
+        select 'whd_' || substr(md5(ev.id || '/' || e.id), 1, 22), e.id, ev.id, ev.type, ${now.toISOString()}::timestamptz
+        from webhook_events ev
+        join webhook_endpoints e on e.status <> 'deleted' and (
+          e.id = ev.endpoint_id
+          or (ev.endpoint_id is null and e.events @> jsonb_build_array(ev.type) and (
+            e.user_id = ev.user_id
+            or (ev.user_id is null and exists (
+              select 1 from subscriptions s
+              join plans p on p.id = s.plan_id
+              join products pr on pr.id = p.product_id
+              where s.user_id = e.user_id and s.status = 'active' and pr.slug = ${DATA_EVENT_PRODUCT}
+                and coalesce((p.limits->>'webhookEndpoints')::int, 1) > 0)))))
+        where ev.dispatched_at is null and ev.seq <= ${last}
+        order by ev.seq, e.id
+        on conflict (endpoint_id, event_id) do nothing`);
+      await tx.execute(sql`update webhook_events set dispatched_at = ${now.toISOString()}::timestamptz where dispatched_at is null and seq <= ${last}`);
+      return events.length;
+    });
+  }
+
+  /**
+   * Leases up to `limit` endpoints whose next delivery is due to worker `owner` for `leaseMs`.
+   * An endpoint is held by one worker at a time (a crashed worker's lease runs out), so its
+   * deliveries go one after another, in order. A pending endpoint gets only its verification.
+   */
+  async claimEndpoints(owner: string, now: Date, leaseMs: number, limit: number, verificationEvent: string): Promise<ClaimedEndpoint[]> {
+    const nowText = now.toISOString();
+    return queryRows<ClaimedEndpoint>(
+      this.db,
+      sql`update webhook_endpoints set lease_owner = ${owner}, lease_until = ${new Date(now.getTime() + leaseMs).toISOString()}::timestamptz
+          where id in (
+            select e.id from webhook_endpoints e
+            cross join lateral (
+              select d.next_attempt_at, d.event_type from webhook_deliveries d
+              where d.endpoint_id = e.id and d.status = 'pending' order by d.seq limit 1) head
+            where e.status in ('active', 'pending')
+              and (e.status = 'active' or head.event_type = ${verificationEvent})
+              and head.next_attempt_at <= ${nowText}::timestamptz
+              and (e.lease_until is null or e.lease_until < ${nowText}::timestamptz)
+            order by head.next_attempt_at
+            limit ${limit}
+            for update of e skip locked)
+          returning id, url, status, consecutive_failures as "consecutiveFailures", secret_sealed as "secretSealed",
+                    previous_secret_sealed as "previousSecretSealed", previous_secret_expires_at as "previousSecretExpiresAt"`,
+    ).then((rows) => rows.map((r) => ({ ...r, previousSecretExpiresAt: toDate(r.previousSecretExpiresAt) })));
+  }
+
+  /** The endpoint's queue from its head, in order (due or not: the worker stops at the first not due). */
+  async queuedDeliveries(endpointId: string, limit: number): Promise<DeliveryToSend[]> {
+    const rows = await this.db
+      .select({
+        id: webhookDeliveries.id,
+        eventId: webhookDeliveries.eventId,
+        eventType: webhookDeliveries.eventType,
+        payload: webhookEvents.payload,
+        occurredAt: webhookEvents.occurredAt,
+        attempts: webhookDeliveries.attempts,
+        roundStart: webhookDeliveries.roundStart,
+        nextAttemptAt: webhookDeliveries.nextAttemptAt,
+      })
+      .from(webhookDeliveries)
+      .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
+      .where(and(eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.status, 'pending')))
+      .orderBy(asc(webhookDeliveries.seq))
+      .limit(limit);
+    return rows.map((r) => ({ ...r, nextAttemptAt: r.nextAttemptAt ?? new Date(0) }));
+  }
+
+  /**
+   * Stores an attempt and its consequences in one transaction, if worker `owner` still holds the
+   * endpoint (answers false otherwise: another worker took over, and this result is dropped).
+   */
+  async recordAttempt(owner: string, record: AttemptRecord): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const held = await tx
+        .update(webhookEndpoints)
+        .set({
+          status: record.endpoint.status,
+          pausedReason: record.endpoint.pausedReason,
+          consecutiveFailures: record.endpoint.consecutiveFailures,
+          lastDeliveryAt: record.startedAt,
+          ...(record.endpoint.verified ? { verifiedAt: record.startedAt } : {}),
+          updatedAt: new Date(),
+        })
+        .where(and(eq(webhookEndpoints.id, record.endpointId), eq(webhookEndpoints.leaseOwner, owner), ne(webhookEndpoints.status, 'deleted')))
+        .returning({ id: webhookEndpoints.id });
+      if (held.length === 0) return false;
+      await tx.insert(webhookAttempts).values({
+        deliveryId: record.deliveryId,
+        attempt: record.attempt,
+        startedAt: record.startedAt,
+        durationMs: record.durationMs,
+        statusCode: record.statusCode,
+        error: record.error,
+        responseExcerpt: record.responseExcerpt,
+      });
+      await tx
+        .update(webhookDeliveries)
+        .set({
+          status: record.delivery.status,
+          attempts: record.attempt,
+          lastStatusCode: record.statusCode,
+          nextAttemptAt: record.delivery.nextAttemptAt,
+          ...(record.delivery.status === 'succeeded' ? { deliveredAt: new Date(record.startedAt.getTime() + record.durationMs) } : {}),
+        })
+        .where(eq(webhookDeliveries.id, record.deliveryId));
+      return true;
+    });
+  }
+
+  async release(endpointId: string, owner: string): Promise<void> {
+    await this.db
+      .update(webhookEndpoints)
+      .set({ leaseOwner: null, leaseUntil: null })
+      .where(and(eq(webhookEndpoints.id, endpointId), eq(webhookEndpoints.leaseOwner, owner)));
+  }
+
+  async listDeliveries(endpointId: string, options: { status?: DeliveryStatus; page: number; limit: number }): Promise<{ deliveries: DeliveryLogEntry[]; total: number }> {
+    const where = and(eq(webhookDeliveries.endpointId, endpointId), options.status ? eq(webhookDeliveries.status, options.status) : undefined);
+    const [total] = await this.db.select({ n: count() }).from(webhookDeliveries).where(where);
+    const rows = await this.db
+      .select()
+      .from(webhookDeliveries)
+      .where(where)
+      .orderBy(desc(webhookDeliveries.seq))
+      .limit(options.limit)
+      .offset((options.page - 1) * options.limit);
+    return { deliveries: await this.withAttempts(rows), total: Number(total?.n ?? 0) };
+  }
+
+  /** A delivery, if its endpoint belongs to `userId` (when given). */
+  async findDelivery(id: string, userId?: string): Promise<DeliveryLogEntry | null> {
+    const [row] = await this.db
+      .select({ delivery: webhookDeliveries })
+      .from(webhookDeliveries)
+      .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
+      .where(and(eq(webhookDeliveries.id, id), ne(webhookEndpoints.status, 'deleted'), userId ? eq(webhookEndpoints.userId, userId) : undefined));
+    if (!row) return null;
+    const [entry] = await this.withAttempts([row.delivery]);
+    return entry ?? null;
+  }
+
+  /** Queues a delivery again, now, with a fresh retry budget; it keeps its place in the order. */
+  async replay(id: string, now: Date): Promise<void> {
+    await this.db
+      .update(webhookDeliveries)
+      .set({ status: 'pending', nextAttemptAt: now, roundStart: sql`${webhookDeliveries.attempts}` })
+      .where(eq(webhookDeliveries.id, id));
+  }
+
+  private async withAttempts(rows: (typeof webhookDeliveries.$inferSelect)[]): Promise<DeliveryLogEntry[]> {
+    const ids = rows.map((r) => r.id);
+    const attempts = ids.length === 0
+      ? []
+      : await this.db.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids)).orderBy(asc(webhookAttempts.attempt));
+    const byDelivery = new Map<string, typeof attempts>();
+    for (const a of attempts) byDelivery.set(a.deliveryId, [...(byDelivery.get(a.deliveryId) ?? []), a]);
+    return rows.map((r) => ({
+      id: r.id,
+      endpointId: r.endpointId,
+      eventId: r.eventId,
+      eventType: r.eventType,
+      status: r.status as DeliveryStatus,
+      attempts: r.attempts,
+      nextAttemptAt: r.status === 'pending' ? r.nextAttemptAt : null,
+      lastStatusCode: r.lastStatusCode,
+      createdAt: r.createdAt,
+      deliveredAt: r.deliveredAt,
+      attemptLog: (byDelivery.get(r.id) ?? []).map((a) => ({
+        attempt: a.attempt,
+        startedAt: a.startedAt,
+        durationMs: a.durationMs,
+        statusCode: a.statusCode,
+        error: a.error,
+        responseExcerpt: a.responseExcerpt,
+      })),
+    }));
+  }
+}
+
+function toDate(value: Date | string | null): Date | null {
+  return value === null ? null : value instanceof Date ? value : new Date(value);
+}
