@@ -3,3 +3,4 @@ export * from './usage-retention.ts';
 export * from './usage-compaction.ts';
 export * from './webhook-deliverer.ts';
 export * from './quota-reset.ts';
+export * from './webhook-cleanup.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { JobQueue, quotaResetJob, usageCompactionJob, usageRetentionJob, WebhookDeliverer, type JobLog } from '@tollgate/jobs';
+import { JobQueue, quotaResetJob, usageCompactionJob, usageRetentionJob, webhookCleanupJob, WebhookDeliverer, type JobLog } from '@tollgate/jobs';
 import { WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
@@ -24,6 +24,7 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays),
     usageCompactionJob(deps.repos, deps.clock),
     quotaResetJob(deps.repos, deps.clock),
+    webhookCleanupJob(deps.repos, deps.clock),
   ]);
   const http = new WebhookHttpClient({ allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
   const deliverer = new WebhookDeliverer(deps.repos, {

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, lt, ne, sql } from 'drizzle-orm';
 import { DATA_EVENT_PRODUCT, type DeliveryStatus, type WebhookPauseReason, type WebhookStatus } from '@tollgate/contracts';
 import { queryRows, type Db } from './database.ts';
 import { newId } from './ids.ts';
@@ -146,6 +146,19 @@ export class WebhookRepository {
           on conflict (dedupe_key) do nothing
           returning id`,
     );
+    return rows.length;
+  }
+
+  /**
+   * Deletes endpoints paused by failures (the circuit breaker, or 410 Gone) since before
+   * `before`; endpoints their owners paused stay. Answers how many went.
+   */
+  async deleteAbandoned(before: Date): Promise<number> {
+    const rows = await this.db
+      .update(webhookEndpoints)
+      .set({ status: 'deleted', updatedAt: new Date() })
+      .where(and(eq(webhookEndpoints.status, 'paused'), inArray(webhookEndpoints.pausedReason, ['failures', 'gone']), lt(webhookEndpoints.updatedAt, before)))
+      .returning({ id: webhookEndpoints.id });
     return rows.length;
   }
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import { quotaResetJob } from '@tollgate/jobs';
+import { quotaResetJob, webhookCleanupJob } from '@tollgate/jobs';
 import { postgresAvailable } from '@tollgate/store/testing';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 import { startWebhookReceiver, type ReceivedWebhook } from '../testing/webhook-receiver.ts';
@@ -353,5 +353,19 @@ describe('webhook endpoints API', () => {
     expect(paused.json()).toMatchObject({ status: 'paused', pausedReason: 'owner', isActive: false, events: ['key.created', 'key.revoked'] });
     expect((await t.inject({ method: 'DELETE', url: `/api/v1/api-marketplace/webhooks/${id}`, headers: auth(owner.token) })).statusCode).toBe(204);
     expect((await t.inject({ method: 'GET', url: `/api/v1/api-marketplace/webhooks/${id}`, headers: auth(owner.token) })).statusCode).toBe(404);
+  });
+
+  it('deletes endpoints paused by failures after 7 days; endpoints their owner paused stay', async () => {
+    const user = await t.signup();
+    await t.grant(user.email, 'cm-professional');
+    const abandoned = (await create(user.token, { url: 'https://93.184.216.34/abandoned', events: ['key.created'] })).json().webhook.id as string;
+    const ownerPaused = (await create(user.token, { url: 'https://93.184.216.34/resting', events: ['key.created'], isActive: false })).json().webhook.id as string;
+    await t.deps.repos.webhooks.updateEndpoint(abandoned, { status: 'paused', pausedReason: 'failures' });
+    const statusOf = async (id: string) => (await t.inject({ method: 'GET', url: `/api/v1/api-marketplace/webhooks/${id}`, headers: auth(user.token) })).statusCode;
+    await webhookCleanupJob(t.deps.repos, { now: () => Date.now() + 6 * 86_400_000 }).handle({});
+    expect(await statusOf(abandoned)).toBe(200);
+    await webhookCleanupJob(t.deps.repos, { now: () => Date.now() + 8 * 86_400_000 }).handle({});
+    expect(await statusOf(abandoned)).toBe(404);
+    expect(await statusOf(ownerPaused)).toBe(200);
   });
 });
