@@ -215,6 +215,7 @@ export class WebhookDeliverer {
         nextAttemptAt: decision.delivery.status === 'pending' ? new Date(finishedAt + decision.delivery.retryInMs) : null,
       },
       endpoint: decision.endpoint,
+      leaseUntil: new Date(finishedAt + this.leaseMs),
     });
     if (!stored) return null;
     if (decision.endpoint.status === 'paused' && state.status !== 'paused') {

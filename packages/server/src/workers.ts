@@ -3,6 +3,7 @@ import { JobQueue, quotaResetJob, usageCompactionJob, usageRetentionJob, webhook
 import { WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
+import { demoDataEventsJob } from './demo/data-events-job.ts';
 
 /** pg-boss's schema: beside the application's, one per DATABASE_SCHEMA. */
 export function jobSchema(config: Config): string {
@@ -25,6 +26,8 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     usageCompactionJob(deps.repos, deps.clock),
     quotaResetJob(deps.repos, deps.clock),
     webhookCleanupJob(deps.repos, deps.clock),
+    // The demo upstream's data events, for its demo catalog only.
+    ...(config.seedDemo ? [demoDataEventsJob(deps.repos, deps.clock)] : []),
   ]);
   const http = new WebhookHttpClient({ allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
   const deliverer = new WebhookDeliverer(deps.repos, {
@@ -37,6 +40,8 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     maxAttempts: config.webhooks.maxAttempts,
     pollIntervalMs: config.webhooks.pollIntervalMs,
     concurrency: config.webhooks.concurrency,
+    // Renewed with every attempt stored; it must outlast the slowest attempt.
+    leaseMs: Math.max(60_000, config.webhooks.timeoutMs * 3),
   });
   const unsubscribe = deps.bus.subscribe((message) => {
     if (message.topic === 'webhooks.pending') deliverer.wake();

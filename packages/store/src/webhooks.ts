@@ -76,6 +76,8 @@ export interface AttemptRecord {
   responseExcerpt: string | null;
   delivery: { status: DeliveryStatus; nextAttemptAt: Date | null };
   endpoint: { status: WebhookStatus; pausedReason: WebhookPauseReason | null; consecutiveFailures: number; verified: boolean };
+  /** The worker's lease is extended to this with every attempt stored, so it lasts while it works. */
+  leaseUntil: Date;
 }
 
 export interface DeliveryLogEntry {
@@ -316,6 +318,7 @@ export class WebhookRepository {
           pausedReason: record.endpoint.pausedReason,
           consecutiveFailures: record.endpoint.consecutiveFailures,
           lastDeliveryAt: record.startedAt,
+          leaseUntil: record.leaseUntil,
           ...(record.endpoint.verified ? { verifiedAt: record.startedAt } : {}),
           updatedAt: new Date(),
         })

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { quotaResetJob, webhookCleanupJob } from '@tollgate/jobs';
 import { postgresAvailable } from '@tollgate/store/testing';
+import { demoDataEventsJob } from '../demo/data-events-job.ts';
+import { demoEventsBetween } from '../demo-upstream/event-stream.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 import { startWebhookReceiver, type ReceivedWebhook } from '../testing/webhook-receiver.ts';
 import { startWorkers, type Workers } from '../workers.ts';
@@ -216,6 +218,21 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const [reset] = receiver.bodies('/reset').filter((b) => b.event === 'quota.reset');
       expect(reset?.payload).toEqual({ apiKeyId: id, periodStart: new Date().toISOString().slice(0, 7), quota: 500_000, previousUsage: 0 });
+    });
+
+    it("delivers the demo upstream's data events to CryptoMeme subscribers, each once", async () => {
+      const user = await professional();
+      await activeEndpoint(user.token, '/data', ['meme.created', 'token.rug_detected']);
+      const clock = { now: () => Date.UTC(2026, 10, 23, 12, 0, 30) };
+      const job = demoDataEventsJob(t.deps.repos, clock);
+      await job.handle({});
+      await job.handle({}); // overlapping runs store nothing twice
+      const expected = demoEventsBetween(clock.now() - 10 * 60_000, clock.now()).filter((e) => e.type === 'meme.created' || e.type === 'token.rug_detected');
+      expect(expected.length).toBeGreaterThan(0);
+      await expect.poll(() => receiver.bodies('/data').filter((b) => b.event !== 'webhook.verification').length, { timeout: 10_000 }).toBe(expected.length);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const received = receiver.bodies('/data').filter((b) => b.event !== 'webhook.verification');
+      expect(received.map((b) => [b.event, b.timestamp, b.payload])).toEqual(expected.map((e) => [e.type, e.occurredAt.toISOString(), e.payload]));
     });
 
     it('continues a retry after a restart of the workers', async () => {
