@@ -150,7 +150,9 @@ export class WebhookDeliverer {
       const secrets = this.secretsOf(endpoint);
       // Bounded, so one busy endpoint cannot hold a worker slot for ever.
       for (let round = 0; round < 10 && !this.stopping; round++) {
-        const queue = await repos.webhooks.queuedDeliveries(endpoint.id, 100);
+        // A pending endpoint is sent its verification first, ahead of what waits for it.
+        const verifying = state.status === 'pending';
+        const queue = await repos.webhooks.queuedDeliveries(endpoint.id, 100, verifying ? VERIFICATION_EVENT : undefined);
         let sent = 0;
         for (const delivery of queue) {
           if (delivery.nextAttemptAt.getTime() > options.clock.now()) return;
@@ -161,6 +163,7 @@ export class WebhookDeliverer {
           sent++;
           if (outcome.deliveryStatus === 'pending') return; // it waits for its retry, and so does the queue behind it
         }
+        if (verifying && state.status === 'active') continue; // verified: now the rest of its queue
         if (sent < 100) return;
       }
     } finally {

@@ -260,7 +260,8 @@ export class WebhookRepository {
   /**
    * Leases up to `limit` endpoints whose next delivery is due to worker `owner` for `leaseMs`.
    * An endpoint is held by one worker at a time (a crashed worker's lease runs out), so its
-   * deliveries go one after another, in order. A pending endpoint gets only its verification.
+   * deliveries go one after another, in order. A pending endpoint gets only its verification,
+   * ahead of the events queued for it (after a URL change, say).
    */
   async claimEndpoints(owner: string, now: Date, leaseMs: number, limit: number, verificationEvent: string): Promise<ClaimedEndpoint[]> {
     const nowText = now.toISOString();
@@ -270,10 +271,10 @@ export class WebhookRepository {
           where id in (
             select e.id from webhook_endpoints e
             cross join lateral (
-              select d.next_attempt_at, d.event_type from webhook_deliveries d
-              where d.endpoint_id = e.id and d.status = 'pending' order by d.seq limit 1) head
+              select d.next_attempt_at from webhook_deliveries d
+              where d.endpoint_id = e.id and d.status = 'pending' and (e.status = 'active' or d.event_type = ${verificationEvent})
+              order by d.seq limit 1) head
             where e.status in ('active', 'pending')
-              and (e.status = 'active' or head.event_type = ${verificationEvent})
               and head.next_attempt_at <= ${nowText}::timestamptz
               and (e.lease_until is null or e.lease_until < ${nowText}::timestamptz)
             order by head.next_attempt_at
@@ -284,8 +285,11 @@ export class WebhookRepository {
     ).then((rows) => rows.map((r) => ({ ...r, previousSecretExpiresAt: toDate(r.previousSecretExpiresAt) })));
   }
 
-  /** The endpoint's queue from its head, in order (due or not: the worker stops at the first not due). */
-  async queuedDeliveries(endpointId: string, limit: number): Promise<DeliveryToSend[]> {
+  /**
+   * The endpoint's queue from its head, in order (due or not: the worker stops at the first not
+   * due); only the deliveries of `eventType` when given.
+   */
+  async queuedDeliveries(endpointId: string, limit: number, eventType?: string): Promise<DeliveryToSend[]> {
     const rows = await this.db
       .select({
         id: webhookDeliveries.id,
@@ -299,7 +303,7 @@ export class WebhookRepository {
       })
       .from(webhookDeliveries)
       .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
-      .where(and(eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.status, 'pending')))
+      .where(and(eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.status, 'pending'), eventType ? eq(webhookDeliveries.eventType, eventType) : undefined))
       .orderBy(asc(webhookDeliveries.seq))
       .limit(limit);
     return rows.map((r) => ({ ...r, nextAttemptAt: r.nextAttemptAt ?? new Date(0) }));

@@ -135,6 +135,21 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       expect(delivered.map((r) => JSON.parse(r.body).payload.apiKeyId)).toEqual(keys);
     });
 
+    it('a new URL is verified first, then gets the events that waited, in order', async () => {
+      const user = await professional();
+      const { webhook } = await activeEndpoint(user.token, '/old-url', ['key.created']);
+      await t.inject({ method: 'PATCH', url: `/api/v1/api-marketplace/webhooks/${webhook.id}`, headers: auth(user.token), payload: { isActive: false } });
+      const keys = [];
+      for (let i = 0; i < 2; i++) keys.push((await t.createKey(user.token, { planId: 'cm-professional' })).id);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const moved = await t.inject({ method: 'PATCH', url: `/api/v1/api-marketplace/webhooks/${webhook.id}`, headers: auth(user.token), payload: { url: receiver.url('/new-url') } });
+      expect(moved.json()).toMatchObject({ status: 'pending', url: receiver.url('/new-url') });
+      await expect.poll(() => receiver.bodies('/new-url').length, { timeout: 10_000 }).toBe(3);
+      expect(receiver.bodies('/new-url').map((b) => (b.event === 'key.created' ? b.payload.apiKeyId : b.event))).toEqual(['webhook.verification', ...keys]);
+      expect(receiver.bodies('/old-url').map((b) => b.event)).toEqual(['webhook.verification']);
+      expect((await endpointOf(user.token, webhook.id)).status).toBe('active');
+    });
+
     it('disables an endpoint that answers 410 Gone', async () => {
       const user = await professional();
       responders.set('/gone', (hook) => (isVerification(hook) ? 200 : 410));
