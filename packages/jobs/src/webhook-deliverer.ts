@@ -1,6 +1,9 @@
 import { decideAfterAttempt, signWebhook, VERIFICATION_EVENT, type Clock, type SecretBox } from '@tollgate/core';
-import type { ClaimedEndpoint, DeliveryToSend, Repositories } from '@tollgate/store';
+import type { AttemptRecord, ClaimedEndpoint, DeliveryToSend, Repositories } from '@tollgate/store';
 import type { JobLog } from './queue.ts';
+
+/** Deliveries read from an endpoint's queue at a time, and the most results stored in one transaction. */
+const BATCH = 100;
 
 /** What the deliverer needs of an HTTP client (the runtime's WebhookHttpClient). */
 export interface WebhookTransport {
@@ -142,41 +145,58 @@ export class WebhookDeliverer {
     return dispatched > 0 || claimed.length > 0;
   }
 
-  /** Sends the endpoint's due deliveries in order until one must wait, then releases it. */
+  /**
+   * Sends the endpoint's due deliveries in order until one must wait, then releases it. Results
+   * are stored in batches: a run of successes in one transaction, and at once whenever an
+   * attempt failed or changed the endpoint's state. A worker that dies before storing a batch
+   * leaves those deliveries to be sent again (at least once; receivers dedupe by webhook-id).
+   */
   private async serve(endpoint: ClaimedEndpoint): Promise<void> {
     const { repos, options } = this;
     let state = { status: endpoint.status, consecutiveFailures: endpoint.consecutiveFailures };
+    let stored = endpoint.status; // the endpoint's status as last stored
+    const unstored: AttemptRecord[] = [];
+    const store = async (): Promise<boolean> => {
+      const goOn = await repos.webhooks.recordAttempts(options.workerId, stored, unstored.splice(0));
+      stored = state.status;
+      return goOn;
+    };
     try {
       const secrets = this.secretsOf(endpoint);
       // Bounded, so one busy endpoint cannot hold a worker slot for ever.
       for (let round = 0; round < 10 && !this.stopping; round++) {
         // A pending endpoint is sent its verification first, ahead of what waits for it.
         const verifying = state.status === 'pending';
-        const queue = await repos.webhooks.queuedDeliveries(endpoint.id, 100, verifying ? VERIFICATION_EVENT : undefined);
-        let sent = 0;
+        const queue = await repos.webhooks.queuedDeliveries(endpoint.id, BATCH, verifying ? VERIFICATION_EVENT : undefined);
         for (const delivery of queue) {
           if (delivery.nextAttemptAt.getTime() > options.clock.now()) return;
           if (state.status !== 'active' && !(state.status === 'pending' && delivery.eventType === VERIFICATION_EVENT)) return;
-          const outcome = await this.attempt(endpoint, delivery, secrets, state);
-          if (outcome === null) return; // the lease was lost
-          state = outcome.endpoint;
-          sent++;
-          if (outcome.deliveryStatus === 'pending') return; // it waits for its retry, and so does the queue behind it
+          const before = state.status;
+          const record = await this.attempt(endpoint, delivery, secrets, state);
+          unstored.push(record);
+          state = { status: record.endpoint.status, consecutiveFailures: record.endpoint.consecutiveFailures };
+          if (record.delivery.status === 'succeeded' && state.status === before) continue;
+          if (!(await store())) return; // the lease was lost, or someone else changed the endpoint
+          if (state.status === 'paused') options.log.info({ webhookId: endpoint.id, reason: record.endpoint.pausedReason }, 'webhook endpoint paused');
+          if (record.delivery.status === 'pending') return; // it waits for its retry, and so does the queue behind it
         }
+        if (!(await store())) return;
         if (verifying && state.status === 'active') continue; // verified: now the rest of its queue
-        if (sent < 100) return;
+        if (queue.length < BATCH) return;
       }
     } finally {
+      await store().catch((error) => options.log.error({ err: error, webhookId: endpoint.id }, 'webhook attempts could not be stored; they will be sent again'));
       await repos.webhooks.release(endpoint.id, options.workerId).catch(() => undefined);
     }
   }
 
+  /** Sends one attempt, signed, and decides what it changes (not stored yet). */
   private async attempt(
     endpoint: ClaimedEndpoint,
     delivery: DeliveryToSend,
     secrets: string[] | Error,
     state: { status: ClaimedEndpoint['status']; consecutiveFailures: number },
-  ) {
+  ): Promise<AttemptRecord> {
     const { options } = this;
     const startedAt = options.clock.now();
     const body = JSON.stringify({
@@ -204,7 +224,7 @@ export class WebhookDeliverer {
       random01: this.random(),
     });
     const finishedAt = options.clock.now();
-    const stored = await this.repos.webhooks.recordAttempt(options.workerId, {
+    return {
       deliveryId: delivery.id,
       endpointId: endpoint.id,
       attempt: delivery.attempts + 1,
@@ -219,12 +239,7 @@ export class WebhookDeliverer {
       },
       endpoint: decision.endpoint,
       leaseUntil: new Date(finishedAt + this.leaseMs),
-    });
-    if (!stored) return null;
-    if (decision.endpoint.status === 'paused' && state.status !== 'paused') {
-      options.log.info({ webhookId: endpoint.id, reason: decision.endpoint.pausedReason }, 'webhook endpoint paused');
-    }
-    return { deliveryStatus: decision.delivery.status, endpoint: { status: decision.endpoint.status, consecutiveFailures: decision.endpoint.consecutiveFailures } };
+    };
   }
 
   /** Newest first; the previous secret signs too until its overlap ends. */

@@ -310,45 +310,53 @@ export class WebhookRepository {
   }
 
   /**
-   * Stores an attempt and its consequences in one transaction, if worker `owner` still holds the
-   * endpoint (answers false otherwise: another worker took over, and this result is dropped).
+   * Stores attempts to one endpoint (in the order made) and their consequences in one
+   * transaction, if worker `owner` still holds the endpoint. The endpoint's new state is the last
+   * attempt's; it is applied only if nobody changed the status since the worker read it
+   * (`fromStatus`: an owner pausing meanwhile wins). Answers whether the worker may go on: false
+   * when the lease was lost (the results are dropped) or the status was changed by someone else.
    */
-  async recordAttempt(owner: string, record: AttemptRecord): Promise<boolean> {
+  async recordAttempts(owner: string, fromStatus: WebhookStatus, records: readonly AttemptRecord[]): Promise<boolean> {
+    const last = records.at(-1);
+    if (!last) return true;
+    const verified = records.find((r) => r.endpoint.verified);
     return this.db.transaction(async (tx) => {
-      const held = await tx
-        .update(webhookEndpoints)
-        .set({
-          status: record.endpoint.status,
-          pausedReason: record.endpoint.pausedReason,
-          consecutiveFailures: record.endpoint.consecutiveFailures,
-          lastDeliveryAt: record.startedAt,
-          leaseUntil: record.leaseUntil,
-          ...(record.endpoint.verified ? { verifiedAt: record.startedAt } : {}),
-          updatedAt: new Date(),
-        })
-        .where(and(eq(webhookEndpoints.id, record.endpointId), eq(webhookEndpoints.leaseOwner, owner), ne(webhookEndpoints.status, 'deleted')))
-        .returning({ id: webhookEndpoints.id });
-      if (held.length === 0) return false;
-      await tx.insert(webhookAttempts).values({
-        deliveryId: record.deliveryId,
-        attempt: record.attempt,
-        startedAt: record.startedAt,
-        durationMs: record.durationMs,
-        statusCode: record.statusCode,
-        error: record.error,
-        responseExcerpt: record.responseExcerpt,
-      });
-      await tx
-        .update(webhookDeliveries)
-        .set({
-          status: record.delivery.status,
-          attempts: record.attempt,
-          lastStatusCode: record.statusCode,
-          nextAttemptAt: record.delivery.nextAttemptAt,
-          ...(record.delivery.status === 'succeeded' ? { deliveredAt: new Date(record.startedAt.getTime() + record.durationMs) } : {}),
-        })
-        .where(eq(webhookDeliveries.id, record.deliveryId));
-      return true;
+      const [held] = await queryRows<{ status: string }>(
+        tx,
+        sql`update webhook_endpoints set
+              status = case when status = ${fromStatus} then ${last.endpoint.status} else status end,
+              paused_reason = case when status = ${fromStatus} then ${last.endpoint.pausedReason}::text else paused_reason end,
+              consecutive_failures = ${last.endpoint.consecutiveFailures},
+              last_delivery_at = ${last.startedAt.toISOString()}::timestamptz,
+              lease_until = ${last.leaseUntil.toISOString()}::timestamptz,
+              verified_at = coalesce(${verified ? verified.startedAt.toISOString() : null}::timestamptz, verified_at),
+              updated_at = now()
+            where id = ${last.endpointId} and lease_owner = ${owner} and status <> 'deleted'
+            returning status`,
+      );
+      if (!held) return false;
+      await tx.insert(webhookAttempts).values(
+        records.map((r) => ({
+          deliveryId: r.deliveryId,
+          attempt: r.attempt,
+          startedAt: r.startedAt,
+          durationMs: r.durationMs,
+          statusCode: r.statusCode,
+          error: r.error,
+          responseExcerpt: r.responseExcerpt,
+        })),
+      );
+      const column = <T>(pick: (r: AttemptRecord) => T) => sql.param(records.map(pick));
+      await tx.execute(sql`
+        update webhook_deliveries d
+        set status = v.status, attempts = v.attempts, last_status_code = v.code, next_attempt_at = v.next,
+            delivered_at = coalesce(v.delivered, d.delivered_at)
+        from unnest(${column((r) => r.deliveryId)}::text[], ${column((r) => r.delivery.status)}::text[], ${column((r) => r.attempt)}::int[],
+                    ${column((r) => r.statusCode)}::int[], ${column((r) => r.delivery.nextAttemptAt?.toISOString() ?? null)}::timestamptz[],
+                    ${column((r) => (r.delivery.status === 'succeeded' ? new Date(r.startedAt.getTime() + r.durationMs).toISOString() : null))}::timestamptz[])
+             as v(id, status, attempts, code, next, delivered)
+        where d.id = v.id`);
+      return held.status === last.endpoint.status;
     });
   }
 

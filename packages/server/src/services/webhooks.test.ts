@@ -150,6 +150,24 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       expect((await endpointOf(user.token, webhook.id)).status).toBe('active');
     });
 
+    it("an owner's pause made while a worker delivers wins over the worker's results", async () => {
+      const user = await professional();
+      const repos = t.deps.repos;
+      const endpoint = await repos.webhooks.createEndpoint({ userId: user.userId, url: receiver.url('/raced'), description: null, events: ['key.created'], secretSealed: t.deps.secretBox.seal('x'), status: 'active', pausedReason: null });
+      await t.database.executeSql('update webhook_endpoints set lease_owner = $1 where id = $2', ['wrk_test', endpoint.id]);
+      await repos.webhooks.updateEndpoint(endpoint.id, { status: 'paused', pausedReason: 'owner' });
+      const record = {
+        deliveryId: 'whd_none', endpointId: endpoint.id, attempt: 1, startedAt: new Date(), durationMs: 1, statusCode: 500, error: 'HTTP 500', responseExcerpt: null,
+        delivery: { status: 'pending' as const, nextAttemptAt: new Date() },
+        endpoint: { status: 'active' as const, pausedReason: null, consecutiveFailures: 1, verified: false },
+        leaseUntil: new Date(Date.now() + 60_000),
+      };
+      expect(await repos.webhooks.recordAttempts('wrk_test', 'active', [record])).toBe(false);
+      expect(await repos.webhooks.findEndpoint(endpoint.id)).toMatchObject({ status: 'paused', pausedReason: 'owner', consecutiveFailures: 1 });
+      // Another worker's results are not stored at all.
+      expect(await repos.webhooks.recordAttempts('wrk_other', 'paused', [record])).toBe(false);
+    });
+
     it('disables an endpoint that answers 410 Gone', async () => {
       const user = await professional();
       responders.set('/gone', (hook) => (isVerification(hook) ? 200 : 410));
