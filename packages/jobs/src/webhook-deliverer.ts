@@ -4,6 +4,8 @@ import type { JobLog } from './queue.ts';
 
 /** Deliveries read from an endpoint's queue at a time, and the most results stored in one transaction. */
 const BATCH = 100;
+/** Events fanned out per transaction. */
+const DISPATCH_BATCH = 1_000;
 
 /** What the deliverer needs of an HTTP client (the runtime's WebhookHttpClient). */
 export interface WebhookTransport {
@@ -107,16 +109,18 @@ export class WebhookDeliverer {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let busy = false;
+      let backlog = false;
       try {
-        busy = await this.tick();
+        backlog = await this.tick();
       } catch (error) {
         this.options.log.error({ err: error }, 'webhook delivery round failed; retrying');
       }
       if (!this.running) break;
-      // Work found: look again at once (more may be due); otherwise wait for a poll or a wake-up.
+      // More events than one dispatch takes: go on at once. Otherwise wait for the poll, or for a
+      // wake-up (events stored, an endpoint released): each round costs two queries, and
+      // spinning on them would take the CPU the deliveries need.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, busy && this.inFlight.size < this.concurrency ? 0 : this.pollIntervalMs);
+        const timer = setTimeout(resolve, backlog ? 0 : this.pollIntervalMs);
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
@@ -126,12 +130,13 @@ export class WebhookDeliverer {
     }
   }
 
-  /** Answers whether it found work. */
+  /** Answers whether events are left to dispatch. */
   private async tick(): Promise<boolean> {
     const now = new Date(this.options.clock.now());
-    const dispatched = await this.repos.webhooks.dispatch(1_000, now);
+    const dispatched = await this.repos.webhooks.dispatch(DISPATCH_BATCH, now);
+    const backlog = dispatched === DISPATCH_BATCH;
     const free = this.concurrency - this.inFlight.size;
-    if (free <= 0) return dispatched > 0;
+    if (free <= 0) return backlog;
     const claimed = await this.repos.webhooks.claimEndpoints(this.options.workerId, now, this.leaseMs, free, VERIFICATION_EVENT);
     for (const endpoint of claimed) {
       const task = this.serve(endpoint)
@@ -142,7 +147,7 @@ export class WebhookDeliverer {
         });
       this.inFlight.set(endpoint.id, task);
     }
-    return dispatched > 0 || claimed.length > 0;
+    return backlog;
   }
 
   /**

@@ -103,21 +103,17 @@ const DISPATCH_LOCK_ID = 7_311_042_003;
  */
 export async function insertWebhookEvents(db: Db, events: readonly NewWebhookEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
-  const rows = await db
-    .insert(webhookEvents)
-    .values(
-      events.map((e) => ({
-        id: newId('webhookEvent'),
-        type: e.type,
-        userId: e.userId,
-        endpointId: e.endpointId ?? null,
-        dedupeKey: e.dedupeKey ?? null,
-        payload: e.payload,
-        occurredAt: e.occurredAt,
-      })),
-    )
-    .onConflictDoNothing({ target: webhookEvents.dedupeKey })
-    .returning({ id: webhookEvents.id });
+  // Column arrays (`unnest`): one statement whatever the count, parsed far faster than row literals.
+  const column = <T>(pick: (e: NewWebhookEvent) => T) => sql.param(events.map(pick));
+  const rows = await queryRows<{ id: string }>(
+    db,
+    sql`insert into webhook_events (id, type, user_id, endpoint_id, dedupe_key, payload, occurred_at)
+        select * from unnest(${sql.param(events.map(() => newId('webhookEvent')))}::text[], ${column((e) => e.type)}::text[],
+          ${column((e) => e.userId)}::text[], ${column((e) => e.endpointId ?? null)}::text[], ${column((e) => e.dedupeKey ?? null)}::text[],
+          ${column((e) => JSON.stringify(e.payload))}::jsonb[], ${column((e) => e.occurredAt.toISOString())}::timestamptz[])
+        on conflict (dedupe_key) do nothing
+        returning id`,
+  );
   return rows.map((r) => r.id);
 }
 
@@ -335,18 +331,11 @@ export class WebhookRepository {
             returning status`,
       );
       if (!held) return false;
-      await tx.insert(webhookAttempts).values(
-        records.map((r) => ({
-          deliveryId: r.deliveryId,
-          attempt: r.attempt,
-          startedAt: r.startedAt,
-          durationMs: r.durationMs,
-          statusCode: r.statusCode,
-          error: r.error,
-          responseExcerpt: r.responseExcerpt,
-        })),
-      );
       const column = <T>(pick: (r: AttemptRecord) => T) => sql.param(records.map(pick));
+      await tx.execute(sql`
+        insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+        select * from unnest(${column((r) => r.deliveryId)}::text[], ${column((r) => r.attempt)}::int[], ${column((r) => r.startedAt.toISOString())}::timestamptz[],
+          ${column((r) => r.durationMs)}::int[], ${column((r) => r.statusCode)}::int[], ${column((r) => r.error)}::text[], ${column((r) => r.responseExcerpt)}::text[])`);
       await tx.execute(sql`
         update webhook_deliveries d
         set status = v.status, attempts = v.attempts, last_status_code = v.code, next_attempt_at = v.next,
