@@ -17,6 +17,9 @@ const WEBHOOK_ENV = {
   WEBHOOK_RETRY_SCHEDULE: '40ms',
   WEBHOOK_MAX_ATTEMPTS: '20',
   WEBHOOK_POLL_INTERVAL_MS: '20',
+  // The catalogs are seeded by the harness; this keeps the workers' minutely demo data events
+  // (real time) out of the tests, which run that job with their own clock.
+  SEED_DEMO: 'false',
 };
 
 type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
@@ -266,6 +269,14 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const received = receiver.bodies('/data').filter((b) => b.event !== 'webhook.verification');
       expect(received.map((b) => [b.event, b.timestamp, b.payload])).toEqual(expected.map((e) => [e.type, e.occurredAt.toISOString(), e.payload]));
+
+      // Without an active CryptoMeme subscription, the data events stop.
+      for (const sub of await t.deps.repos.subscriptions.listByUser(user.userId)) await t.deps.repos.subscriptions.setStatus(sub.id, 'suspended');
+      const later = clock.now() + 30 * 60_000;
+      expect(demoEventsBetween(later - 10 * 60_000, later).some((e) => e.type === 'meme.created')).toBe(true);
+      await demoDataEventsJob(t.deps.repos, { now: () => later }).handle({});
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(receiver.bodies('/data').length).toBe(received.length + 1);
     });
 
     it('continues a retry after a restart of the workers', async () => {
