@@ -134,7 +134,7 @@ export class WebhookService {
 
   /**
    * Queues a signed `webhook.test` event for this endpoint alone (a pending endpoint gets its
-   * verification event again instead). Answers the event and delivery ids to follow in the log.
+   * verification event again instead). Answers the event's id, to find it in the delivery log.
    */
   async test(id: string, userId: string): Promise<{ eventId: string; event: string }> {
     const endpoint = await this.get(id, userId);
