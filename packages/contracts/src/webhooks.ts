@@ -95,10 +95,6 @@ export const WEBHOOK_EVENT_TYPES = Object.keys(WEBHOOK_EVENT_CATALOG) as Webhook
 /** Product whose data events come from its upstream's event stream: only its subscribers get them. */
 export const DATA_EVENT_PRODUCT = 'cryptomeme-api';
 
-/** Sent by Tollgate itself to one endpoint, whatever it subscribed to. */
-export const WEBHOOK_SYSTEM_EVENTS = ['webhook.verification', 'webhook.test'] as const;
-export type WebhookSystemEvent = (typeof WEBHOOK_SYSTEM_EVENTS)[number];
-
 export function isWebhookEventType(value: string): value is WebhookEventType {
   return Object.hasOwn(WEBHOOK_EVENT_CATALOG, value);
 }

@@ -7,6 +7,9 @@ export const CIRCUIT_BREAKER_FAILURES = 10;
 /** Sent first to a new endpoint; a 2xx answer to it makes the endpoint active. */
 export const VERIFICATION_EVENT = 'webhook.verification';
 
+/** Sent to one endpoint when its owner asks for a test. */
+export const TEST_EVENT = 'webhook.test';
+
 export interface AttemptInput {
   /** The endpoint answered 2xx. */
   ok: boolean;

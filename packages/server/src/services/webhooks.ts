@@ -7,7 +7,7 @@ import {
   type DeliveryStatus,
   type UpdateWebhookBody,
 } from '@tollgate/contracts';
-import { generateWebhookSecret, isValidWebhookSecret, VERIFICATION_EVENT, type Clock, type EventBus, type SecretBox } from '@tollgate/core';
+import { generateWebhookSecret, isValidWebhookSecret, TEST_EVENT, VERIFICATION_EVENT, type Clock, type EventBus, type SecretBox } from '@tollgate/core';
 import { checkWebhookUrl } from '@tollgate/runtime';
 import { cryptoRandom, type DeliveryLogEntry, type NewWebhookEvent, type Repositories, type WebhookEndpoint } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
@@ -141,7 +141,7 @@ export class WebhookService {
     const event: NewWebhookEvent =
       endpoint.status === 'pending'
         ? this.verificationEvent(endpoint)
-        : { type: 'webhook.test', userId, endpointId: id, payload: { webhookId: id, message: 'Test event sent from Tollgate' }, occurredAt: new Date(this.clock.now()) };
+        : { type: TEST_EVENT, userId, endpointId: id, payload: { webhookId: id, message: 'Test event sent from Tollgate' }, occurredAt: new Date(this.clock.now()) };
     const [stored] = await this.repos.webhooks.emit([event]);
     await this.announce();
     return { eventId: stored as string, event: event.type };
