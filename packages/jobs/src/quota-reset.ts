@@ -1,4 +1,4 @@
-import { monthPeriod, type Clock } from '@tollgate/core';
+import { monthPeriod, monthStartMs, type Clock } from '@tollgate/core';
 import type { Repositories } from '@tollgate/store';
 import type { JobDefinition } from './queue.ts';
 
@@ -15,10 +15,7 @@ export function quotaResetJob(repos: Repositories, clock: Clock): JobDefinition 
     cron: '0 0 1 * *',
     async handle() {
       const now = clock.now();
-      const month = monthPeriod(now);
-      const start = new Date(`${month}-01T00:00:00Z`);
-      const previous = monthPeriod(start.getTime() - 1);
-      await repos.webhooks.emitQuotaResets(month, previous, new Date(now));
+      await repos.webhooks.emitQuotaResets(monthPeriod(now), monthPeriod(monthStartMs(now) - 1), new Date(now));
     },
   };
 }
