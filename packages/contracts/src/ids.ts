@@ -16,6 +16,7 @@ export const ID_PREFIX = {
   apiKey: 'key',
   usage: 'use',
   invoice: 'inv',
+  payment: 'pay',
   webhook: 'wh',
   webhookDelivery: 'whd',
   webhookEvent: 'evt',

@@ -16,6 +16,7 @@ function makePlan(overrides: Partial<Plan> = {}): Plan {
     currency: 'USD',
     monthlyFeeMinor: 4900,
     perCallFeeMicros: null,
+    customerId: null,
     rateLimitPerMinute: 600,
     burst: 900,
     rateLimitAlgorithm: 'token-bucket',

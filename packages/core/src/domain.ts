@@ -61,6 +61,8 @@ export interface Plan {
   entitlements: string[];
   limits: PlanLimits;
   isCustom: boolean;
+  /** Set on a private plan made for one customer's custom terms: it is not in the public catalog. */
+  customerId: string | null;
   isActive: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -80,6 +82,9 @@ export interface Subscription {
   status: SubscriptionStatus;
   currentPeriodStart: Date;
   currentPeriodEnd: Date;
+  /** A downgrade that takes effect when the current period ends. */
+  scheduledPlanId: string | null;
+  cancelAtPeriodEnd: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -3,6 +3,7 @@ export * from './api-key.ts';
 export * from './base62.ts';
 export * from './cidr.ts';
 export * from './domain.ts';
+export * from './dunning.ts';
 export * from './invoices.ts';
 export * from './money.ts';
 export * from './ports.ts';

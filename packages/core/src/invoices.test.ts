@@ -64,7 +64,7 @@ describe("the blueprint's worked example", () => {
     const cycle = monthlyCycleLines({
       comingPlan: starter,
       pastPlan: starter,
-      callsLastMonth: 15_000,
+      usageLastMonth: { calls: 15_000, overageCalls: 5_000 },
       feeDescription: 'Starter Plan - Social Mood Index API',
       usageDescription: (n) => `Overage fees - SMI API (${n} calls)`,
     });
@@ -148,25 +148,25 @@ describe('monthly cycle lines', () => {
 
   it('a quota plan under its quota gets only the fee line', () => {
     const starter: BilledPlan = { currency: 'ZAR', monthlyFeeMinor: 89_000, perCallFeeMicros: R0_50, monthlyQuota: 10_000 };
-    const lines = monthlyCycleLines({ comingPlan: starter, pastPlan: starter, callsLastMonth: 8_000, feeDescription: 'Starter', usageDescription: describeUsage });
+    const lines = monthlyCycleLines({ comingPlan: starter, pastPlan: starter, usageLastMonth: { calls: 8_000, overageCalls: 0 }, feeDescription: 'Starter', usageDescription: describeUsage });
     expect(lines.map((l) => l.kind)).toEqual(['fee']);
   });
 
   it('a per-call plan without a quota bills every call and no fee line when it has no fee', () => {
     const vts: BilledPlan = { currency: 'ZAR', monthlyFeeMinor: null, perCallFeeMicros: R0_50, monthlyQuota: null };
-    const lines = monthlyCycleLines({ comingPlan: vts, pastPlan: vts, callsLastMonth: 12_000, feeDescription: 'VTS', usageDescription: describeUsage });
+    const lines = monthlyCycleLines({ comingPlan: vts, pastPlan: vts, usageLastMonth: { calls: 12_000, overageCalls: 0 }, feeDescription: 'VTS', usageDescription: describeUsage });
     expect(lines.map((l) => [l.kind, l.description, l.amountMinor])).toEqual([['per_call', 'usage (12000 calls)', 600_000]]);
   });
 
   it('a plan without a per-call fee never bills usage', () => {
     const basic: BilledPlan = { currency: 'ZAR', monthlyFeeMinor: 399_000, perCallFeeMicros: null, monthlyQuota: 10_000 };
-    const lines = monthlyCycleLines({ comingPlan: basic, pastPlan: basic, callsLastMonth: 50_000, feeDescription: 'Basic', usageDescription: describeUsage });
+    const lines = monthlyCycleLines({ comingPlan: basic, pastPlan: basic, usageLastMonth: { calls: 50_000, overageCalls: 0 }, feeDescription: 'Basic', usageDescription: describeUsage });
     expect(lines.map((l) => l.amountMinor)).toEqual([399_000]);
   });
 
   it('after a cancellation the last invoice carries only last month\'s overage', () => {
     const starter: BilledPlan = { currency: 'ZAR', monthlyFeeMinor: 89_000, perCallFeeMicros: R0_50, monthlyQuota: 10_000 };
-    const lines = monthlyCycleLines({ comingPlan: null, pastPlan: starter, callsLastMonth: 10_002, feeDescription: 'Starter', usageDescription: describeUsage });
+    const lines = monthlyCycleLines({ comingPlan: null, pastPlan: starter, usageLastMonth: { calls: 10_002, overageCalls: 2 }, feeDescription: 'Starter', usageDescription: describeUsage });
     expect(lines.map((l) => [l.kind, l.amountMinor])).toEqual([['overage', 100]]);
   });
 });

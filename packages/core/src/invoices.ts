@@ -118,36 +118,43 @@ export interface BilledPlan {
   monthlyQuota: number | null;
 }
 
+/** A subscription's calls in the month past, from the month counters of its (non-sandbox) keys. */
+export interface MonthUsage {
+  /** Calls admitted. */
+  calls: number;
+  /** Calls the gateway admitted past the monthly quota (quotas count per key, so this is not calls − quota). */
+  overageCalls: number;
+}
+
 /**
  * One subscription's lines on the 1st-of-month invoice: the plan's fee for the coming month and
- * the usage of the month past. With a per-call fee, calls beyond the quota are overage; without
- * a quota every call is billed (per-call plans). Without a per-call fee nothing is billed for
- * usage: such plans refuse calls past their quota. The caller passes the plan in force for the
+ * the usage of the month past. With a per-call fee, calls admitted past the quota are overage;
+ * without a quota every call is billed (per-call plans). Without a per-call fee nothing is billed
+ * for usage: such plans refuse calls past their quota. The caller passes the plan in force for the
  * coming month (a downgrade or cancellation takes effect here) and the one that served the calls.
  */
 export function monthlyCycleLines(input: {
   comingPlan: BilledPlan | null;
   pastPlan: BilledPlan | null;
-  callsLastMonth: number;
+  usageLastMonth: MonthUsage;
   feeDescription: string;
   usageDescription: (billableCalls: number) => string;
 }): InvoiceLine[] {
   const lines: InvoiceLine[] = [];
   const { comingPlan, pastPlan } = input;
-  const calls = requireCount(input.callsLastMonth, 'callsLastMonth');
+  const calls = requireCount(input.usageLastMonth.calls, 'calls');
+  const overageCalls = requireCount(input.usageLastMonth.overageCalls, 'overageCalls');
   const fee = comingPlan?.monthlyFeeMinor ?? 0;
   if (comingPlan && fee > 0) {
     lines.push(feeLine({ description: input.feeDescription, feeMinor: fee, currency: comingPlan.currency }));
   }
   const micros = pastPlan?.perCallFeeMicros ?? 0;
   if (pastPlan && micros > 0) {
-    const quota = pastPlan.monthlyQuota;
-    const billable = quota === null ? calls : Math.max(0, calls - quota);
-    const line =
-      quota === null
-        ? perCallLine({ description: input.usageDescription(billable), calls, perCallFeeMicros: micros, currency: pastPlan.currency })
-        : overageLine({ description: input.usageDescription(billable), calls, quota, perCallFeeMicros: micros, currency: pastPlan.currency });
-    if (line) lines.push(line);
+    const perCall = pastPlan.monthlyQuota === null;
+    const billable = perCall ? calls : overageCalls;
+    if (billable > 0) {
+      lines.push(usageLine(perCall ? 'per_call' : 'overage', input.usageDescription(billable), billable, micros, pastPlan.currency));
+    }
   }
   return lines;
 }

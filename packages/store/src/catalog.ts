@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
 import type { PlanLimits, RateLimitAlgorithm } from '@tollgate/contracts';
 import type { Plan, Product, ProductRoute } from '@tollgate/core';
 import type { Db } from './database.ts';
@@ -19,7 +19,7 @@ export const toPlanRecord = (row: PlanRow): Plan => ({
 });
 
 export type NewProduct = Omit<Product, 'id' | 'createdAt' | 'updatedAt'>;
-export type NewPlan = Omit<Plan, 'id' | 'createdAt' | 'updatedAt'>;
+export type NewPlan = Omit<Plan, 'id' | 'createdAt' | 'updatedAt' | 'customerId'> & { customerId?: string | null };
 export type NewRoute = Omit<ProductRoute, 'id' | 'createdAt' | 'updatedAt'>;
 
 export interface ProductFilter {
@@ -77,8 +77,9 @@ export class CatalogRepository {
     return row ? toProduct(row) : null;
   }
 
+  /** Public plans only: a plan made for one customer's custom terms is theirs alone. */
   async listPlans(filter: { productIds?: string[]; activeOnly?: boolean } = {}): Promise<Plan[]> {
-    const conditions: SQL[] = [];
+    const conditions: SQL[] = [isNull(plans.customerId)];
     if (filter.productIds) {
       if (filter.productIds.length === 0) return [];
       conditions.push(inArray(plans.productId, filter.productIds));

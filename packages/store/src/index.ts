@@ -1,5 +1,6 @@
 export * from './accounts.ts';
 export * from './audit.ts';
+export * from './billing.ts';
 export * from './catalog.ts';
 export * from './database.ts';
 export * from './errors.ts';
@@ -14,6 +15,7 @@ export * as schema from './schema.ts';
 import type { Db } from './database.ts';
 import { UserRepository, SessionRepository } from './accounts.ts';
 import { AuditRepository } from './audit.ts';
+import { BillingRepository } from './billing.ts';
 import { CatalogRepository } from './catalog.ts';
 import { KeyRepository } from './keys.ts';
 import { SettingsRepository } from './settings.ts';
@@ -31,6 +33,7 @@ export interface Repositories {
   audit: AuditRepository;
   settings: SettingsRepository;
   webhooks: WebhookRepository;
+  billing: BillingRepository;
   /**
    * Runs `work` in one transaction with repositories bound to it: a change and the webhook
    * events it causes are stored together or not at all.
@@ -49,6 +52,7 @@ export function createRepositories(db: Db): Repositories {
     audit: new AuditRepository(db),
     settings: new SettingsRepository(db),
     webhooks: new WebhookRepository(db),
+    billing: new BillingRepository(db),
     transaction: (work) => db.transaction((tx) => work(createRepositories(tx as unknown as Db))),
   };
 }

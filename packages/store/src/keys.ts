@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { KeyStatus, SubscriptionStatus } from '@tollgate/contracts';
 import type { ApiKey, Plan } from '@tollgate/core';
 import type { Db } from './database.ts';
@@ -111,11 +111,21 @@ export class KeyRepository {
   }
 
   async hashesForSubscription(subscriptionId: string): Promise<string[]> {
+    return this.hashesForSubscriptions([subscriptionId]);
+  }
+
+  async hashesForSubscriptions(subscriptionIds: readonly string[]): Promise<string[]> {
+    if (subscriptionIds.length === 0) return [];
     const rows = await this.db
       .select({ h: apiKeys.keyHash })
       .from(apiKeys)
-      .where(eq(apiKeys.subscriptionId, subscriptionId));
+      .where(inArray(apiKeys.subscriptionId, [...subscriptionIds]));
     return rows.map((r) => r.h);
+  }
+
+  /** Moves a subscription's keys to its new plan (an upgrade takes effect at once). */
+  async movePlan(subscriptionId: string, planId: string): Promise<void> {
+    await this.db.update(apiKeys).set({ planId, updatedAt: new Date() }).where(eq(apiKeys.subscriptionId, subscriptionId));
   }
 
   private async selectWithPlan(where: ReturnType<typeof eq> | undefined): Promise<KeyWithPlan[]> {

@@ -97,6 +97,8 @@ export const plans = pgTable('plans', {
   entitlements: jsonb('entitlements').$type<string[]>().notNull().default([]),
   limits: jsonb('limits').$type<PlanLimits>().notNull().default({}),
   isCustom: boolean('is_custom').notNull().default(false),
+  /** Set on a custom plan made for one customer (their enterprise price and limits): not in the public catalog. */
+  customerId: text('customer_id'),
   isActive: boolean('is_active').notNull().default(true),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
@@ -109,6 +111,9 @@ export const subscriptions = pgTable('subscriptions', {
   status: text('status').notNull(),
   currentPeriodStart: tstz('current_period_start').notNull(),
   currentPeriodEnd: tstz('current_period_end').notNull(),
+  /** A downgrade waiting for the period end (upgrades change `plan_id` at once). */
+  scheduledPlanId: text('scheduled_plan_id').references(() => plans.id),
+  cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 }, (t) => [
@@ -318,3 +323,118 @@ export const webhookAttempts = pgTable('webhook_attempts', {
   error: text('error'),
   responseExcerpt: text('response_excerpt'),
 }, (t) => [index('webhook_attempts_delivery_idx').on(t.deliveryId, t.attempt)]);
+
+/** Who an invoice is addressed to; copied onto each invoice when it is issued, as the law requires. */
+export const billingProfiles = pgTable('billing_profiles', {
+  userId: text('user_id').primaryKey().references(() => users.id),
+  name: text('name').notNull(),
+  company: text('company'),
+  vatNumber: text('vat_number'),
+  /** ISO 3166-1 alpha-2; decides the VAT rate. */
+  country: text('country').notNull(),
+  email: text('email').notNull(),
+  addressLines: jsonb('address_lines').$type<string[]>().notNull().default([]),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/**
+ * One invoice per customer, currency and period for the monthly cycle (`kind` cycle), plus the
+ * first invoice of a subscription and upgrade charges. Numbers are given when an invoice leaves
+ * `draft`, from `invoice_sequences` in the same transaction, so a year's numbers have no gaps.
+ * `emailed_at` null on an issued invoice is the mail outbox; `dunning_stage` counts reminders.
+ */
+export const invoices = pgTable('invoices', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id),
+  kind: text('kind').notNull(),
+  currency: text('currency').notNull(),
+  periodStart: tstz('period_start').notNull(),
+  periodEnd: tstz('period_end').notNull(),
+  status: text('status').notNull(),
+  number: text('number'),
+  year: integer('year'),
+  sequence: bigint('sequence', { mode: 'number' }),
+  subtotalMinor: bigint('subtotal_minor', { mode: 'number' }).notNull(),
+  vatRateBps: integer('vat_rate_bps').notNull(),
+  vatMinor: bigint('vat_minor', { mode: 'number' }).notNull(),
+  totalMinor: bigint('total_minor', { mode: 'number' }).notNull(),
+  amountPaidMinor: bigint('amount_paid_minor', { mode: 'number' }).notNull().default(0),
+  buyer: jsonb('buyer').$type<Record<string, unknown>>().notNull(),
+  issuedAt: tstz('issued_at'),
+  dueAt: tstz('due_at'),
+  paidAt: tstz('paid_at'),
+  emailedAt: tstz('emailed_at'),
+  dunningStage: integer('dunning_stage').notNull().default(0),
+  metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [
+  // The cycle's idempotency: a second run for a period finds the invoice and creates nothing.
+  uniqueIndex('invoices_cycle_key').on(t.userId, t.currency, t.periodStart).where(sql`kind = 'cycle'`),
+  uniqueIndex('invoices_number_key').on(t.number),
+  uniqueIndex('invoices_year_sequence_key').on(t.year, t.sequence),
+  index('invoices_user_created_idx').on(t.userId, t.createdAt),
+  index('invoices_status_due_idx').on(t.status, t.dueAt),
+  index('invoices_unmailed_idx').on(t.createdAt).where(sql`emailed_at is null and status <> 'draft'`),
+]);
+
+export const invoiceLines = pgTable('invoice_lines', {
+  invoiceId: text('invoice_id').notNull().references(() => invoices.id, { onDelete: 'cascade' }),
+  position: integer('position').notNull(),
+  /** The subscription a line bills: paying the invoice activates or reinstates it. */
+  subscriptionId: text('subscription_id'),
+  kind: text('kind').notNull(),
+  description: text('description').notNull(),
+  quantity: bigint('quantity', { mode: 'number' }).notNull(),
+  unitPrice: bigint('unit_price', { mode: 'number' }).notNull(),
+  unitPriceScale: text('unit_price_scale').notNull(),
+  amountMinor: bigint('amount_minor', { mode: 'number' }).notNull(),
+  proration: jsonb('proration').$type<{ days: number; daysInMonth: number }>(),
+}, (t) => [primaryKey({ columns: [t.invoiceId, t.position] }), index('invoice_lines_subscription_idx').on(t.subscriptionId)]);
+
+/** The last invoice number given per year; its row lock orders concurrent issuers. */
+export const invoiceSequences = pgTable('invoice_sequences', {
+  year: integer('year').primaryKey(),
+  last: bigint('last', { mode: 'number' }).notNull(),
+});
+
+/** One attempt to pay an invoice through a gateway; `reference` is ours, sent to the provider. */
+export const payments = pgTable('payments', {
+  id: text('id').primaryKey(),
+  invoiceId: text('invoice_id').notNull().references(() => invoices.id),
+  userId: text('user_id').notNull(),
+  gateway: text('gateway').notNull(),
+  reference: text('reference').notNull(),
+  providerReference: text('provider_reference'),
+  paymentUrl: text('payment_url'),
+  status: text('status').notNull(),
+  amountMinor: bigint('amount_minor', { mode: 'number' }).notNull(),
+  currency: text('currency').notNull(),
+  failureReason: text('failure_reason'),
+  completedAt: tstz('completed_at'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [uniqueIndex('payments_reference_key').on(t.reference), index('payments_invoice_idx').on(t.invoiceId)]);
+
+/** Provider notifications already acted on: a callback delivered twice changes nothing twice. */
+export const paymentEvents = pgTable('payment_events', {
+  gateway: text('gateway').notNull(),
+  providerEventId: text('provider_event_id').notNull(),
+  paymentId: text('payment_id').notNull(),
+  status: text('status').notNull(),
+  receivedAt: tstz('received_at').notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.gateway, t.providerEventId] })]);
+
+/** One row per billing period run: its progress, for the admin API and the CLI. */
+export const billingRuns = pgTable('billing_runs', {
+  period: text('period').primaryKey(),
+  asOf: tstz('as_of').notNull(),
+  status: text('status').notNull(),
+  customers: integer('customers').notNull().default(0),
+  invoicesCreated: integer('invoices_created').notNull().default(0),
+  invoicesIssued: integer('invoices_issued').notNull().default(0),
+  startedAt: tstz('started_at').notNull(),
+  finishedAt: tstz('finished_at'),
+  error: text('error'),
+});
