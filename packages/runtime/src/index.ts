@@ -7,3 +7,6 @@ export * from './redis-admission-store.ts';
 export * from './redis-event-bus.ts';
 export * from './resilient-admission-store.ts';
 export * from './webhook-http.ts';
+export * from './invoice-pdf.ts';
+export * from './mailer.ts';
+export * from './payments/index.ts';
