@@ -234,6 +234,9 @@ export const SubscriptionSchema = Type.Object(
     status: Type.Enum([...SUBSCRIPTION_STATUSES]),
     currentPeriodStart: DateTime,
     currentPeriodEnd: DateTime,
+    /** A downgrade that takes effect at the period end. */
+    scheduledPlanId: Nullable(Type.String()),
+    cancelAtPeriodEnd: Type.Boolean(),
     createdAt: DateTime,
   }
 );

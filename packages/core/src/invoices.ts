@@ -344,7 +344,7 @@ export interface InvoiceAmountsView {
   total: number;
 }
 
-export function lineItemView(line: InvoiceLine): LineItemView {
+export function lineItemView(line: Pick<InvoiceLine, 'description' | 'quantity' | 'unitPrice' | 'unitPriceScale' | 'amountMinor' | 'currency'>): LineItemView {
   return {
     description: line.description,
     quantity: line.quantity,

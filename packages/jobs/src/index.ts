@@ -4,3 +4,8 @@ export * from './usage-compaction.ts';
 export * from './webhook-deliverer.ts';
 export * from './quota-reset.ts';
 export * from './webhook-cleanup.ts';
+export * from './billing/invoicing.ts';
+export * from './billing/cycle.ts';
+export * from './billing/documents.ts';
+export * from './billing/invoice-mail.ts';
+export * from './billing/dunning.ts';

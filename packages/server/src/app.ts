@@ -27,6 +27,8 @@ import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
 import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
 import { UsageWriter } from './gateway/usage-writer.ts';
+import { createPaymentGateways } from './payments.ts';
+import { billingRoutes } from './http/routes/billing.ts';
 
 export interface BuildOptions {
   config: Config;
@@ -101,6 +103,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
     keyPrefix: config.keyPrefix,
     webhooks: { secretBox: deps.secretBox, allowPrivate: config.webhooks.allowPrivate, requireHttps: config.webhooks.requireHttps },
+    billing: { settings: config.billing, publicUrl: config.publicUrl, gateways: createPaymentGateways(config.payments), testGateway: config.payments.testGateway },
   });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 
@@ -122,6 +125,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     subscriptionRoutes(management, context);
     keyRoutes(management, context);
     webhookRoutes(management, context);
+    billingRoutes(management, context);
     usageRoutes(management, context);
     adminRoutes(management, context);
   });

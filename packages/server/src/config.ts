@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { DEFAULT_RETRY_SCHEDULE_MS, isValidBrandPrefix, parseRetrySchedule } from '@tollgate/core';
+import { DEFAULT_RETRY_SCHEDULE_MS, isValidBrandPrefix, parseRetrySchedule, vatRateBpsFromFraction, type VatRates } from '@tollgate/core';
+import type { BillingSettings } from '@tollgate/jobs';
 import type { LimiterFailureMode } from '@tollgate/runtime';
 
 export interface Config {
@@ -55,6 +56,23 @@ export interface Config {
     /** Endpoints one worker serves at once. */
     concurrency: number;
   };
+  /** Where customers reach this instance (links in invoices and emails, payment return URLs). */
+  publicUrl: string;
+  billing: BillingSettings;
+  mail: {
+    /** smtp:// or smtps:// URL; unset: emails are written as .eml files into DATA_DIR/mail. */
+    smtpUrl: string | null;
+    from: string;
+  };
+  /** Payment providers with credentials; each one absent is not offered. */
+  payments: {
+    /** The `test` gateway (a checkout page served here): on unless production. */
+    testGateway: boolean;
+    paystack: { secretKey: string; baseUrl?: string } | null;
+    payfast: { merchantId: string; merchantKey: string; passphrase?: string; baseUrl?: string; validSourceIps?: string[] } | null;
+    ozow: { siteCode: string; privateKey: string; apiKey: string; baseUrl?: string; isTest: boolean } | null;
+    stripe: { secretKey: string; webhookSecret: string; apiBaseUrl?: string } | null;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -98,6 +116,31 @@ function retrySchedule(raw: string | undefined): number[] {
   } catch (error) {
     throw new ConfigError(`WEBHOOK_RETRY_SCHEDULE: ${(error as Error).message}`);
   }
+}
+
+/** API_BILLING_VAT_RATE is South Africa's rate (the blueprint's); BILLING_VAT_RATES adds others: `GB=0.2,DE=0.19`. */
+function vatRates(env: NodeJS.ProcessEnv): VatRates {
+  const rate = (name: string, raw: string): number => {
+    try {
+      return vatRateBpsFromFraction(Number(raw));
+    } catch (error) {
+      throw new ConfigError(`${name}: ${(error as Error).message}`);
+    }
+  };
+  const rates: Record<string, number> = { ZA: rate('API_BILLING_VAT_RATE', env.API_BILLING_VAT_RATE || '0.15') };
+  for (const entry of (env.BILLING_VAT_RATES ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const match = /^([A-Za-z]{2})=(.+)$/.exec(entry);
+    if (!match) throw new ConfigError(`BILLING_VAT_RATES must look like GB=0.2,DE=0.19, got "${entry}"`);
+    rates[(match[1] as string).toUpperCase()] = rate('BILLING_VAT_RATES', match[2] as string);
+  }
+  return rates;
+}
+
+function country(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name];
+  if (!raw) return null;
+  if (!/^[A-Za-z]{2}$/.test(raw)) throw new ConfigError(`${name} must be a two-letter country code, got "${raw}"`);
+  return raw.toUpperCase();
 }
 
 /** Reads the environment once; everything else receives a Config. */
@@ -151,5 +194,72 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalMs: int(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10, 60_000),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1_000),
     },
+    publicUrl: publicUrl(env),
+    billing: {
+      vatRates: vatRates(env),
+      defaultCountry: country(env, 'BILLING_DEFAULT_COUNTRY'),
+      paymentTermsDays: int(env, 'BILLING_PAYMENT_TERMS_DAYS', 7, 0, 90),
+      seller: {
+        name: env.BILLING_SELLER_NAME || 'Tollgate',
+        addressLines: (env.BILLING_SELLER_ADDRESS ?? '').split('|').map((l) => l.trim()).filter(Boolean),
+        vatNumber: env.BILLING_SELLER_VAT_NUMBER || null,
+        email: env.BILLING_SELLER_EMAIL || null,
+        country: country(env, 'BILLING_SELLER_COUNTRY'),
+      },
+    },
+    mail: {
+      smtpUrl: env.SMTP_URL || null,
+      from: env.MAIL_FROM || env.BILLING_SELLER_EMAIL || 'billing@localhost',
+    },
+    payments: payments(env, production),
   };
+}
+
+/** A provider is configured when its required settings are all set; half a configuration is a mistake. */
+function provider<T>(env: NodeJS.ProcessEnv, name: string, required: string[], build: (get: (key: string) => string) => T): T | null {
+  const set = required.filter((key) => env[key]);
+  if (set.length === 0) return null;
+  if (set.length < required.length) {
+    throw new ConfigError(`${name} needs ${required.join(', ')}; missing ${required.filter((key) => !env[key]).join(', ')}`);
+  }
+  return build((key) => env[key] as string);
+}
+
+const optional = <K extends string>(key: K, value: string | undefined) => (value ? ({ [key]: value } as Record<K, string>) : {});
+
+function payments(env: NodeJS.ProcessEnv, production: boolean): Config['payments'] {
+  return {
+    testGateway: bool(env, 'PAYMENTS_TEST_GATEWAY', !production),
+    paystack: provider(env, 'Paystack', ['PAYSTACK_SECRET_KEY'], (get) => ({ secretKey: get('PAYSTACK_SECRET_KEY'), ...optional('baseUrl', env.PAYSTACK_BASE_URL) })),
+    payfast: provider(env, 'PayFast', ['PAYFAST_MERCHANT_ID', 'PAYFAST_MERCHANT_KEY'], (get) => ({
+      merchantId: get('PAYFAST_MERCHANT_ID'),
+      merchantKey: get('PAYFAST_MERCHANT_KEY'),
+      ...optional('passphrase', env.PAYFAST_PASSPHRASE),
+      ...optional('baseUrl', env.PAYFAST_BASE_URL),
+      ...(env.PAYFAST_VALID_IPS ? { validSourceIps: env.PAYFAST_VALID_IPS.split(',').map((ip) => ip.trim()).filter(Boolean) } : {}),
+    })),
+    ozow: provider(env, 'Ozow', ['OZOW_SITE_CODE', 'OZOW_PRIVATE_KEY', 'OZOW_API_KEY'], (get) => ({
+      siteCode: get('OZOW_SITE_CODE'),
+      privateKey: get('OZOW_PRIVATE_KEY'),
+      apiKey: get('OZOW_API_KEY'),
+      ...optional('baseUrl', env.OZOW_BASE_URL),
+      isTest: bool(env, 'OZOW_TEST_MODE', false),
+    })),
+    stripe: provider(env, 'Stripe', ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'], (get) => ({
+      secretKey: get('STRIPE_SECRET_KEY'),
+      webhookSecret: get('STRIPE_WEBHOOK_SECRET'),
+      ...optional('apiBaseUrl', env.STRIPE_API_BASE_URL),
+    })),
+  };
+}
+
+function publicUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.PUBLIC_URL || `http://localhost:${env.PORT || 3000}`;
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be an http(s) URL, got "${raw}"`);
+  }
 }

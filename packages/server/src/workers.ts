@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { JobQueue, quotaResetJob, usageCompactionJob, usageRetentionJob, webhookCleanupJob, WebhookDeliverer, type JobLog } from '@tollgate/jobs';
-import { WebhookHttpClient } from '@tollgate/runtime';
+import path from 'node:path';
+import {
+  billingCycleJob,
+  dunningJob,
+  invoiceMailJob,
+  JobQueue,
+  quotaResetJob,
+  usageCompactionJob,
+  usageRetentionJob,
+  webhookCleanupJob,
+  WebhookDeliverer,
+  type JobLog,
+} from '@tollgate/jobs';
+import { createMailer, WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 import { demoDataEventsJob } from './demo/data-events-job.ts';
@@ -21,7 +33,13 @@ export interface Workers {
  */
 export async function startWorkers(config: Config, deps: Deps, log: JobLog): Promise<Workers> {
   const queue = await JobQueue.start(deps.database, { schema: jobSchema(config), log });
+  // Without SMTP_URL, emails are written as .eml files a demo user can open.
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, fileDir: path.join(config.dataDir, 'mail') });
+  const billing = { repos: deps.repos, bus: deps.bus, clock: deps.clock, log, mailer, settings: config.billing, publicUrl: config.publicUrl };
   await queue.run([
+    billingCycleJob(billing),
+    dunningJob(billing),
+    invoiceMailJob(billing),
     usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays),
     usageCompactionJob(deps.repos, deps.clock),
     quotaResetJob(deps.repos, deps.clock),
@@ -52,7 +70,7 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     async stop() {
       unsubscribe();
       await Promise.all([deliverer.stop(), queue.stop()]);
-      await http.close();
+      await Promise.all([http.close(), mailer.close?.()]);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, notInArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, notInArray } from 'drizzle-orm';
 import type { PlanLimits, SubscriptionStatus } from '@tollgate/contracts';
 import type { Subscription } from '@tollgate/core';
 import type { Db } from './database.ts';
@@ -75,6 +75,32 @@ export class SubscriptionRepository {
     const [row] = await this.db
       .update(subscriptions)
       .set({ status, updatedAt: new Date() })
+      .where(eq(subscriptions.id, id))
+      .returning();
+    return row ? toSubscription(row) : null;
+  }
+
+  /**
+   * Moves the subscriptions that are in one of `from` to `to`; answers the ids that moved. The
+   * condition makes concurrent transitions (a payment and the dunning job) safe.
+   */
+  async transition(ids: readonly string[], from: readonly SubscriptionStatus[], to: SubscriptionStatus): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .update(subscriptions)
+      .set({ status: to, updatedAt: new Date() })
+      .where(and(inArray(subscriptions.id, [...ids]), inArray(subscriptions.status, [...from])))
+      .returning({ id: subscriptions.id });
+    return rows.map((r) => r.id);
+  }
+
+  async update(
+    id: string,
+    patch: Partial<Pick<Subscription, 'planId' | 'scheduledPlanId' | 'cancelAtPeriodEnd' | 'status' | 'currentPeriodStart' | 'currentPeriodEnd'>>,
+  ): Promise<Subscription | null> {
+    const [row] = await this.db
+      .update(subscriptions)
+      .set({ ...patch, updatedAt: new Date() })
       .where(eq(subscriptions.id, id))
       .returning();
     return row ? toSubscription(row) : null;

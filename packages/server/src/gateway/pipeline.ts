@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ErrorCode } from '@tollgate/contracts';
+import type { ErrorCode, SubscriptionStatus } from '@tollgate/contracts';
 import {
   checkHistoryWindow,
   ipAllowed,
@@ -55,6 +55,13 @@ const KEY_STATUS_MESSAGE = {
   suspended: 'This API key is suspended; contact the provider',
   expired: 'This API key has expired',
 } as const;
+
+const SUBSCRIPTION_STATUS_MESSAGE: Record<Exclude<SubscriptionStatus, 'active' | 'past_due'>, string> = {
+  pending_payment: 'The subscription behind this key starts when its first invoice is paid',
+  suspended: 'The subscription behind this key is suspended for an unpaid invoice; pay it to resume',
+  expired: 'The subscription behind this key has expired; subscribe again',
+  cancelled: 'The subscription behind this key was cancelled; subscribe again',
+};
 
 function pathOf(url: string): string {
   const q = url.indexOf('?');
@@ -198,8 +205,9 @@ export function createGatewayHandler(deps: GatewayDeps) {
 
     if (key.status !== 'active') return refuse(request, reply, ctx, 'invalid_api_key', KEY_STATUS_MESSAGE[key.status]);
     if (key.expiresAtMs !== null && key.expiresAtMs <= now) return refuse(request, reply, ctx, 'invalid_api_key', KEY_STATUS_MESSAGE.expired);
-    if (key.subscriptionStatus !== null && key.subscriptionStatus !== 'active') {
-      return refuse(request, reply, ctx, 'payment_required', `The subscription behind this key is ${key.subscriptionStatus.replace('_', ' ')}; pay the open invoice to resume`, { subscriptionStatus: key.subscriptionStatus });
+    // past_due still serves: dunning suspends the subscription 14 days after the due date.
+    if (key.subscriptionStatus !== null && key.subscriptionStatus !== 'active' && key.subscriptionStatus !== 'past_due') {
+      return refuse(request, reply, ctx, 'payment_required', SUBSCRIPTION_STATUS_MESSAGE[key.subscriptionStatus], { subscriptionStatus: key.subscriptionStatus });
     }
     if (!ipAllowed(ctx.ip, key.allowlist)) {
       return refuse(request, reply, ctx, 'ip_not_allowed', `Calls from ${ctx.ip} are not allowed for this key`, { ip: ctx.ip });

@@ -16,6 +16,9 @@ const PUBLIC = new Set([
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/logout',
   'GET /api/v1/api-marketplace/webhooks/events',
+  // Authenticated by the provider's signature, and by the unguessable payment reference.
+  'POST /api/v1/api-marketplace/billing/callbacks/{gateway}',
+  'POST /billing/test-checkout/{reference}',
   'GET /health',
   'GET /ready',
   'GET /live',

@@ -1,6 +1,7 @@
-import type { ApiKeyView, DeliveryView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView, WebhookView } from '@tollgate/contracts';
-import { microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
-import type { DeliveryLogEntry, KeyWithPlan, SubscriptionWithPlan, WebhookEndpoint } from '@tollgate/store';
+import type { ApiKeyView, BillingProfileView, BillingRunView, DeliveryView, InvoiceView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView, WebhookView } from '@tollgate/contracts';
+import { lineItemView, microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
+import { invoicePdfPath } from '@tollgate/jobs';
+import type { BillingProfile, BillingRun, DeliveryLogEntry, Invoice, KeyWithPlan, StoredInvoiceLine, SubscriptionWithPlan, WebhookEndpoint } from '@tollgate/store';
 import type { ProductWithParts } from '../services/catalog.ts';
 
 /* Domain records to wire shapes: amounts in major units computed from the stored minor units. */
@@ -73,6 +74,8 @@ export const subscriptionView = (s: SubscriptionWithPlan): SubscriptionView => (
   status: s.status,
   currentPeriodStart: s.currentPeriodStart.toISOString(),
   currentPeriodEnd: s.currentPeriodEnd.toISOString(),
+  scheduledPlanId: s.scheduledPlanId,
+  cancelAtPeriodEnd: s.cancelAtPeriodEnd,
   createdAt: s.createdAt.toISOString(),
 });
 
@@ -146,4 +149,56 @@ export const deliveryView = (delivery: DeliveryLogEntry): DeliveryView => ({
     error: a.error,
     responseExcerpt: a.responseExcerpt,
   })),
+});
+
+export function invoiceView(invoice: Invoice, lines: readonly StoredInvoiceLine[], publicUrl: string): InvoiceView {
+  const c = invoice.currency;
+  return {
+    id: invoice.id,
+    number: invoice.number,
+    customerId: invoice.userId,
+    customerType: 'USER',
+    kind: invoice.kind,
+    billingPeriodStart: invoice.periodStart.toISOString(),
+    // The blueprint prints the period's last second; the store keeps the exclusive end.
+    billingPeriodEnd: new Date(invoice.periodEnd.getTime() - 1000).toISOString().replace('.000Z', 'Z'),
+    lineItems: lines.map((line) => lineItemView({ ...line, currency: c })),
+    subtotal: minorToMajor(invoice.subtotalMinor, c),
+    vatRate: invoice.vatRateBps / 10_000,
+    vatAmount: minorToMajor(invoice.vatMinor, c),
+    total: minorToMajor(invoice.totalMinor, c),
+    amountDue: minorToMajor(invoice.totalMinor, c),
+    amountPaid: minorToMajor(invoice.amountPaidMinor, c),
+    currency: c,
+    status: invoice.status,
+    createdAt: invoice.createdAt.toISOString(),
+    issuedAt: invoice.issuedAt?.toISOString() ?? null,
+    dueAt: invoice.dueAt?.toISOString() ?? null,
+    paidAt: invoice.paidAt?.toISOString() ?? null,
+    invoicePdfUrl: invoice.status === 'draft' ? null : `${publicUrl}${invoicePdfPath(invoice.id)}`,
+    metadata: invoice.metadata,
+  };
+}
+
+export const billingProfileView = (profile: BillingProfile, vatRateBps: number): BillingProfileView => ({
+  name: profile.name,
+  company: profile.company,
+  vatNumber: profile.vatNumber,
+  country: profile.country,
+  email: profile.email,
+  addressLines: profile.addressLines,
+  vatRate: vatRateBps / 10_000,
+  updatedAt: profile.updatedAt.toISOString(),
+});
+
+export const billingRunView = (run: BillingRun): BillingRunView => ({
+  period: run.period,
+  asOf: run.asOf.toISOString(),
+  status: run.status as BillingRunView['status'],
+  customers: run.customers,
+  invoicesCreated: run.invoicesCreated,
+  invoicesIssued: run.invoicesIssued,
+  startedAt: run.startedAt.toISOString(),
+  finishedAt: run.finishedAt?.toISOString() ?? null,
+  error: run.error,
 });

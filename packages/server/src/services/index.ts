@@ -2,6 +2,7 @@ import type { Clock, EventBus } from '@tollgate/core';
 import type { MemoryAttemptLimiter } from '@tollgate/runtime';
 import type { Repositories } from '@tollgate/store';
 import { AccountService } from './accounts.ts';
+import { BillingService, type BillingServiceOptions } from './billing.ts';
 import { CatalogService } from './catalog.ts';
 import { KeyService } from './keys.ts';
 import { SubscriptionService } from './subscriptions.ts';
@@ -18,9 +19,11 @@ export function createServices(input: {
   sessionTtlMs: number;
   keyPrefix: string;
   webhooks: WebhookServiceOptions;
+  billing: BillingServiceOptions;
 }) {
   const { repos, bus, clock } = input;
-  const subscriptions = new SubscriptionService(repos, bus, clock);
+  const billing = new BillingService(repos, bus, clock, input.billing);
+  const subscriptions = new SubscriptionService(repos, bus, clock, billing);
   return {
     accounts: new AccountService(repos, clock, input.loginLimiter, input.sessionTtlMs),
     catalog: new CatalogService(repos, bus),
@@ -28,5 +31,6 @@ export function createServices(input: {
     keys: new KeyService(repos, subscriptions, bus, clock, input.keyPrefix),
     usage: new UsageService(repos, clock),
     webhooks: new WebhookService(repos, bus, clock, input.webhooks),
+    billing,
   };
 }

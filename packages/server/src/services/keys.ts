@@ -25,13 +25,14 @@ export class KeyService {
    */
   async create(userId: string, body: CreateKeyBody): Promise<IssuedKey> {
     this.validate(body);
-    const plan = await this.subscriptions.requirePlan(body.planId);
+    const plan = await this.subscriptions.requirePlan(body.planId, userId);
     const isSandbox = body.isSandbox ?? false;
     let subscriptionId: string | null = null;
     if (!isSandbox) {
       let subscription = await this.repos.subscriptions.findLive(userId, plan.id);
       if (!subscription && isFreePlan(plan)) subscription = await this.subscriptions.subscribe(userId, plan.id);
-      if (!subscription || subscription.status !== 'active') {
+      // past_due still serves (dunning has not suspended it yet), so it may still issue keys.
+      if (!subscription || (subscription.status !== 'active' && subscription.status !== 'past_due')) {
         throw new AppError(
           'payment_required',
           subscription

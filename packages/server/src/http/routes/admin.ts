@@ -1,6 +1,7 @@
-import { ApiKeySchema, GrantSubscriptionBodySchema, SubscriptionSchema } from '@tollgate/contracts';
+import { Type } from 'typebox';
+import { ApiKeySchema, BillingRunBodySchema, BillingRunSchema, CustomPlanBodySchema, GrantSubscriptionBodySchema, PlanSchema, SubscriptionSchema } from '@tollgate/contracts';
 import { currentUser } from '../authenticate.ts';
-import { keyView, subscriptionView } from '../views.ts';
+import { billingRunView, keyView, planView, subscriptionView } from '../views.ts';
 import { errorResponses, IdParams } from './common.ts';
 import type { App, RouteContext } from './types.ts';
 
@@ -35,4 +36,36 @@ export function adminRoutes(app: App, { services, guards, clock }: RouteContext)
     ...admin,
     schema: { tags: ['admin'], summary: 'Revoke any key', params: IdParams, response: { 200: ApiKeySchema, ...errorResponses } },
   }, async (request) => keyView(await services.keys.revoke(request.params.id, currentUser(request).id), clock.now()));
+
+  app.post('/api/v1/admin/billing/run', {
+    ...admin,
+    schema: {
+      tags: ['admin', 'billing'],
+      summary: 'Run the monthly billing cycle for the month containing asOf (default now); idempotent, answers when done',
+      body: BillingRunBodySchema,
+      response: { 200: BillingRunSchema, ...errorResponses },
+    },
+  }, async (request) => {
+    const asOf = request.body.asOf ? new Date(request.body.asOf) : new Date(clock.now());
+    return billingRunView(await services.billing.runCycle(asOf, { actorId: currentUser(request).id }));
+  });
+
+  app.get('/api/v1/admin/billing/runs', {
+    ...admin,
+    schema: { tags: ['admin', 'billing'], summary: 'Billing runs, newest period first, with their progress', response: { 200: Type.Array(BillingRunSchema), ...errorResponses } },
+  }, async () => (await services.billing.runs()).map(billingRunView));
+
+  app.post('/api/v1/admin/billing/custom-plans', {
+    ...admin,
+    schema: {
+      tags: ['admin', 'billing'],
+      summary: "Set a customer's custom (enterprise) price and limits: a private plan made from a custom plan, granted at once",
+      body: CustomPlanBodySchema,
+      response: { 201: Type.Object({ plan: PlanSchema, subscription: SubscriptionSchema }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { plan, subscription } = await services.subscriptions.grantCustomTerms(currentUser(request).id, request.body);
+    reply.code(201);
+    return { plan: planView(plan), subscription: subscriptionView(subscription) };
+  });
 }
