@@ -1,29 +1,7 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { vatAmountMinor } from '@tollgate/core';
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { describe, expect, it } from 'vitest';
 import { formatMinorAmount, formatUnitPrice, renderInvoicePdf, type InvoiceDocument } from './invoice-pdf.ts';
-
-// pdf.js needs the standard font metrics to read Helvetica text without warnings.
-const standardFontDataUrl = join(dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json')), 'standard_fonts') + '/';
-
-/** Each page's text as pdf.js extracts it, whitespace collapsed so table rows read as one line. */
-async function pdfText(pdf: Buffer): Promise<{ pages: string[]; text: string; info: Record<string, unknown> }> {
-  const doc = await getDocument({ data: new Uint8Array(pdf), standardFontDataUrl, isEvalSupported: false }).promise;
-  try {
-    const pages: string[] = [];
-    for (let i = 1; i <= doc.numPages; i++) {
-      const content = await (await doc.getPage(i)).getTextContent();
-      const text = content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : ' ') : '')).join('');
-      pages.push(text.replace(/[ \t]+/g, ' ').replace(/ ?\n ?/g, '\n').trim());
-    }
-    const { info } = await doc.getMetadata();
-    return { pages, text: pages.join('\n').replace(/\s+/g, ' '), info: info as Record<string, unknown> };
-  } finally {
-    await doc.destroy();
-  }
-}
+import { pdfText } from './testing-documents.ts';
 
 const seller = {
   name: 'Tollgate Data (Pty) Ltd',

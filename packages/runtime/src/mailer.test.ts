@@ -3,61 +3,14 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
-import { SMTPServer, type SMTPServerError } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMailer, FileMailer, MailSendError, SmtpMailer, type MailMessage } from './mailer.ts';
+import { startSmtpServer } from './testing-documents.ts';
 
 const USER = 'billing';
 const PASSWORD = 'p@ss:word/1';
 const FROM = 'Tollgate Billing <billing@tollgate.example>';
 
-interface Received {
-  from: string | null;
-  to: string[];
-  raw: Buffer;
-}
-
-/** A real SMTP server on an ephemeral loopback port; plain text, so no certificate is needed. */
-async function startSmtpServer(options: { rejectRecipient?: string } = {}): Promise<{ url: (user: string, pass: string) => string; received: Received[]; close: () => Promise<void> }> {
-  const received: Received[] = [];
-  const server = new SMTPServer({
-    authOptional: false,
-    allowInsecureAuth: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onAuth(auth, _session, callback) {
-      if (auth.username === USER && auth.password === PASSWORD) callback(null, { user: auth.username });
-      else callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
-    },
-    onRcptTo(address, _session, callback) {
-      if (address.address === options.rejectRecipient) {
-        const error: SMTPServerError = Object.assign(new Error('5.1.1 No such user here'), { responseCode: 550 });
-        callback(error);
-        return;
-      }
-      callback();
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const from = session.envelope.mailFrom;
-        received.push({ from: from ? from.address : null, to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.server.address() as AddressInfo;
-  return {
-    url: (user, pass) => `smtp://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port}`,
-    received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 // Bytes that are not text, so any re-encoding along the way would show.
 const pdfBytes = Buffer.concat([Buffer.from('%PDF-1.3\n'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256))]);
@@ -80,7 +33,7 @@ describe('SmtpMailer', () => {
   };
 
   beforeAll(async () => {
-    smtp = await startSmtpServer({ rejectRecipient: 'nobody@acme.example' });
+    smtp = await startSmtpServer({ user: USER, password: PASSWORD, rejectRecipient: 'nobody@acme.example' });
   });
   afterEach(async () => {
     await Promise.all(mailers.splice(0).map((m) => m.close()));

@@ -97,3 +97,4 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   await self.start();
   return self;
 }
+export * from './testing-documents.ts';

@@ -28,6 +28,7 @@ import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
 import { UsageWriter } from './gateway/usage-writer.ts';
 import { createPaymentGateways } from './payments.ts';
+import type { Services } from './services/index.ts';
 import { billingRoutes } from './http/routes/billing.ts';
 
 export interface BuildOptions {
@@ -42,6 +43,8 @@ export interface Tollgate {
   usage: UsageWriter;
   /** Re-reads the catalog's routes into the gateway. */
   reloadRoutes(): Promise<void>;
+  /** What the HTTP layer calls; the CLI and tests call it too. */
+  services: Services;
 }
 
 /** Builds the whole product on the given adapters; `main.ts` listens, tests inject. */
@@ -174,5 +177,5 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     await forwarder.close();
   });
 
-  return { app, usage, reloadRoutes };
+  return { app, usage, reloadRoutes, services };
 }

@@ -122,7 +122,8 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
       return invoices;
     });
     if (issued.length === 0) return;
-    options.onProgress?.((await repos.billing.updateRun(period, { addIssued: issued.length })) as BillingRun);
+    const run = await repos.billing.updateRun(period, { addIssued: issued.length });
+    if (run) options.onProgress?.(run);
     await deps.bus.publish({ topic: 'webhooks.pending' });
   }
 }

@@ -196,7 +196,7 @@ export class SubscriptionService {
           ...terms,
           productId: base.productId,
           code,
-          name: `${base.name} (${user.email})`,
+          name: base.name,
           description: `Custom terms for ${user.email}`,
           currency: base.currency,
           rateLimitAlgorithm: base.rateLimitAlgorithm,
