@@ -21,6 +21,8 @@ import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, usageD
 
 export interface CycleOptions {
   asOf: Date;
+  /** Who started the run, for the audit log (null: the schedule or the CLI). */
+  actorId?: string | null;
   /** Customers billed per transaction. */
   customersPerBatch?: number;
   /** Drafts numbered per transaction. */
@@ -68,6 +70,13 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
     await issueDrafts(deps, periodStart, period, options);
     const run = await repos.billing.updateRun(period, { status: 'completed', finishedAt: new Date(clock.now()) });
     report(run);
+    await repos.audit.append({
+      actorId: options.actorId ?? null,
+      action: 'billing.run',
+      resourceType: 'billing_run',
+      resourceId: period,
+      data: { asOf: options.asOf.toISOString(), invoicesIssued: run?.invoicesIssued ?? 0 },
+    });
     return run as BillingRun;
   } catch (error) {
     await repos.billing.updateRun(period, { status: 'failed', error: (error as Error).message, finishedAt: new Date(clock.now()) }).catch(() => undefined);

@@ -12,7 +12,6 @@ import {
   type User,
 } from '@tollgate/core';
 import {
-  billingPeriodOf,
   buyerOf,
   dueDateFor,
   feeDescription,
@@ -353,17 +352,8 @@ export class BillingService {
   // The cycle
 
   /** Runs the monthly cycle for the month containing `asOf` and answers the finished run. */
-  async runCycle(asOf: Date, options: { actorId?: string; onProgress?: (run: BillingRun) => void } = {}): Promise<BillingRun> {
-    const run = await runBillingCycle(
-      { repos: this.repos, bus: this.bus, clock: this.clock, settings: this.options.settings },
-      { asOf, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
-    );
-    await this.repos.audit.append({ actorId: options.actorId ?? null, action: 'billing.run', resourceType: 'billing_run', resourceId: run.period, data: { asOf: asOf.toISOString(), invoicesIssued: run.invoicesIssued } });
-    return run;
-  }
-
-  run(asOf: Date): Promise<BillingRun | null> {
-    return this.repos.billing.run(billingPeriodOf(asOf));
+  runCycle(asOf: Date, options: { actorId?: string; onProgress?: (run: BillingRun) => void } = {}): Promise<BillingRun> {
+    return runBillingCycle({ repos: this.repos, bus: this.bus, clock: this.clock, settings: this.options.settings }, { asOf, ...options });
   }
 
   runs(): Promise<BillingRun[]> {
