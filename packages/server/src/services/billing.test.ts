@@ -172,9 +172,17 @@ describe('billing on PGlite', () => {
     expect(await eventCount('invoice.failed', first.id)).toBe(1);
     expect((await subscriptions(dev.token))[0]?.status).toBe('pending_payment');
 
+    // Two attempts open at once: one pays; the other's later decline changes nothing.
+    const stale = await t.inject({ method: 'POST', url: `/api/v1/api-marketplace/billing/invoices/${first.id}/pay`, headers: auth(dev.token), payload: { gateway: 'test' } });
     const retried = await payWithTestGateway(dev.token, first.id, 'success');
     expect(retried.result).toMatchObject({ paymentStatus: 'succeeded', invoiceStatus: 'paid' });
     expect((await subscriptions(dev.token))[0]?.status).toBe('active');
+    const late = await t.inject({ method: 'POST', url: new URL(stale.json().paymentUrl).pathname, payload: { outcome: 'failure' } });
+    expect(late.json()).toMatchObject({ paymentStatus: 'failed', invoiceStatus: 'paid' });
+    // A failure reported after the payment succeeded (a reversal) leaves the payment and invoice as they are.
+    const reversal = await t.inject({ method: 'POST', url: retried.path, payload: { outcome: 'failure' } });
+    expect(reversal.json()).toMatchObject({ paymentStatus: 'succeeded', invoiceStatus: 'paid' });
+    expect(await eventCount('invoice.failed', first.id)).toBe(1);
   });
 
   it("an admin sets a customer's custom price and limits: a private plan, granted at once", async () => {

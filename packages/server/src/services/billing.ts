@@ -268,7 +268,8 @@ export class BillingService {
     const { payment } = await this.testCheckout(reference);
     await this.settle(payment, {
       reference,
-      providerEventId: reference,
+      // Like providers that report each status change of a payment as its own notification.
+      providerEventId: `${reference}:${outcome}`,
       status: outcome === 'success' ? 'succeeded' : 'failed',
       amountMinor: payment.amountMinor,
       currency: payment.currency,
@@ -294,10 +295,15 @@ export class BillingService {
       if (!(await tx.billing.recordPaymentEvent(payment.gateway, outcome.providerEventId, payment.id, status))) return [];
       const invoice = (await tx.billing.findForUpdate(payment.invoiceId)) as Invoice;
       if (status === 'failed') {
+        // A failure reported after this payment succeeded (a reversal) is recorded above and
+        // changes nothing here; so does a stale attempt's decline once the invoice is settled.
+        const current = (await tx.billing.findPayment(payment.reference)) as Payment;
+        if (current.status === 'succeeded') return [];
         const reason = mismatch
           ? `paid ${outcome.amountMinor} ${outcome.currency}, expected ${payment.amountMinor} ${payment.currency}`
           : (outcome.failureReason ?? 'declined');
         await tx.billing.completePayment(payment.id, 'failed', now, reason);
+        if (invoice.status !== 'open' && invoice.status !== 'failed') return [];
         const failed = invoice.status === 'open' ? ((await tx.billing.setStatus(invoice.id, 'failed')) as Invoice) : invoice;
         await tx.webhooks.emit([invoiceEvent('invoice.failed', issued(failed), now, payment.id)]);
         return [];
