@@ -73,7 +73,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
         title: 'Tollgate API',
         version: '1.0.0',
         description:
-          'Management API of Tollgate: catalog, accounts, subscriptions, API keys, usage and webhooks. Data APIs are called with an API key (x-api-key header or api_key query parameter) at their own paths.',
+          'Management API of Tollgate: catalog, accounts, subscriptions, API keys, usage, webhooks and billing (invoices, payments, provider callbacks). Data APIs are called with an API key (x-api-key header or api_key query parameter) at their own paths.',
       },
       components: {
         securitySchemes: {
