@@ -103,9 +103,21 @@ export const PaymentSessionSchema = Type.Object({
 
 /** What the `test` gateway's checkout page posts: the outcome a real provider would report. */
 export const TestCheckoutBodySchema = Type.Object(
-  { outcome: Type.Enum(['success', 'failure']) },
+  {
+    outcome: Type.Enum(['success', 'failure']),
+    saveCard: Type.Optional(
+      Type.Enum(['approve', 'decline'], { description: 'On success, save a test card that approves or declines later charges (dunning retries with it)' }),
+    ),
+  },
   { additionalProperties: false },
 );
+
+export const SavedPaymentMethodSchema = Type.Object({
+  gateway: Type.String(),
+  /** "visa ending 4081": the token itself is never shown. */
+  label: Type.String(),
+  savedAt: DateTime,
+});
 
 export const ChangePlanBodySchema = Type.Object(
   { planId: Type.String({ minLength: 1, maxLength: 100, description: 'Plan id or code of the same product' }) },

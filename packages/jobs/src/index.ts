@@ -9,3 +9,4 @@ export * from './billing/cycle.ts';
 export * from './billing/documents.ts';
 export * from './billing/invoice-mail.ts';
 export * from './billing/dunning.ts';
+export * from './billing/settlement.ts';

@@ -98,3 +98,4 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return self;
 }
 export * from './testing-documents.ts';
+export * from './payments/testing.ts';

@@ -106,7 +106,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
     keyPrefix: config.keyPrefix,
     webhooks: { secretBox: deps.secretBox, allowPrivate: config.webhooks.allowPrivate, requireHttps: config.webhooks.requireHttps },
-    billing: { settings: config.billing, publicUrl: config.publicUrl, gateways: createPaymentGateways(config.payments), testGateway: config.payments.testGateway },
+    billing: { settings: config.billing, publicUrl: config.publicUrl, gateways: createPaymentGateways(config.payments, config.publicUrl), secretBox: deps.secretBox },
   });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 

@@ -16,6 +16,7 @@ import { createMailer, WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 import { demoDataEventsJob } from './demo/data-events-job.ts';
+import { createPaymentGateways } from './payments.ts';
 
 /** pg-boss's schema: beside the application's, one per DATABASE_SCHEMA. */
 export function jobSchema(config: Config): string {
@@ -35,7 +36,18 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
   const queue = await JobQueue.start(deps.database, { schema: jobSchema(config), log });
   // Without SMTP_URL, emails are written as .eml files a demo user can open.
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, fileDir: path.join(config.dataDir, 'mail') });
-  const billing = { repos: deps.repos, bus: deps.bus, clock: deps.clock, log, mailer, settings: config.billing, publicUrl: config.publicUrl };
+  const billing = {
+    repos: deps.repos,
+    bus: deps.bus,
+    clock: deps.clock,
+    log,
+    mailer,
+    settings: config.billing,
+    publicUrl: config.publicUrl,
+    secretBox: deps.secretBox,
+    // Dunning charges saved payment methods through them.
+    gateways: createPaymentGateways(config.payments, config.publicUrl),
+  };
   await queue.run([
     billingCycleJob(billing),
     dunningJob(billing),

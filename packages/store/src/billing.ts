@@ -2,9 +2,10 @@ import { and, asc, count, desc, eq, inArray, isNull, lte, ne, sql, type SQL } fr
 import type { InvoiceKind, InvoiceStatus, PaymentStatus } from '@tollgate/contracts';
 import { formatInvoiceNumber } from '@tollgate/core';
 import { queryRows, type Db } from './database.ts';
+import { rethrowUnique } from './errors.ts';
 import { newId } from './ids.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
-import { billingProfiles, billingRuns, invoiceLines, invoices, invoiceSequences, paymentEvents, payments } from './schema.ts';
+import { billingProfiles, billingRuns, invoiceLines, invoices, invoiceSequences, paymentEvents, paymentMethods, payments } from './schema.ts';
 
 type ProfileRow = typeof billingProfiles.$inferSelect;
 export type BillingProfile = ProfileRow;
@@ -44,6 +45,7 @@ export interface Payment extends Omit<PaymentRow, 'status'> {
 const toPayment = (row: PaymentRow): Payment => ({ ...row, status: row.status as PaymentStatus });
 
 export type BillingRun = typeof billingRuns.$inferSelect;
+export type StoredPaymentMethod = typeof paymentMethods.$inferSelect;
 
 /** A subscription the monthly cycle bills, with the plans and last month's usage it needs. */
 export interface BillableSubscription {
@@ -333,11 +335,15 @@ export class BillingRepository {
 
   async createPayment(input: Pick<PaymentRow, 'invoiceId' | 'userId' | 'gateway' | 'amountMinor' | 'currency'> & { reference?: string }): Promise<Payment> {
     const id = newId('payment');
-    const [row] = await this.db
-      .insert(payments)
-      .values({ id, reference: input.reference ?? id, status: 'pending', invoiceId: input.invoiceId, userId: input.userId, gateway: input.gateway, amountMinor: input.amountMinor, currency: input.currency })
-      .returning();
-    return toPayment(row as PaymentRow);
+    try {
+      const [row] = await this.db
+        .insert(payments)
+        .values({ id, reference: input.reference ?? id, status: 'pending', invoiceId: input.invoiceId, userId: input.userId, gateway: input.gateway, amountMinor: input.amountMinor, currency: input.currency })
+        .returning();
+      return toPayment(row as PaymentRow);
+    } catch (error) {
+      rethrowUnique(error);
+    }
   }
 
   async setPaymentSession(id: string, session: { paymentUrl: string; providerReference: string }): Promise<void> {
@@ -369,6 +375,19 @@ export class BillingRepository {
 
   async completePayment(id: string, status: 'succeeded' | 'failed', at: Date, failureReason: string | null): Promise<void> {
     await this.db.update(payments).set({ status, completedAt: at, failureReason, updatedAt: at }).where(eq(payments.id, id));
+  }
+
+  /** Keeps the customer's latest reusable method at a gateway (a newer one replaces it). */
+  async saveMethod(userId: string, gateway: string, tokenSealed: string, label: string): Promise<void> {
+    await this.db
+      .insert(paymentMethods)
+      .values({ userId, gateway, tokenSealed, label })
+      .onConflictDoUpdate({ target: [paymentMethods.userId, paymentMethods.gateway], set: { tokenSealed, label, updatedAt: new Date() } });
+  }
+
+  /** The customer's saved methods, most recently saved first. */
+  async savedMethods(userId: string): Promise<StoredPaymentMethod[]> {
+    return this.db.select().from(paymentMethods).where(eq(paymentMethods.userId, userId)).orderBy(desc(paymentMethods.updatedAt));
   }
 
   // ------------------------------------------------------------------------------------------

@@ -438,3 +438,17 @@ export const billingRuns = pgTable('billing_runs', {
   finishedAt: tstz('finished_at'),
   error: text('error'),
 });
+
+/**
+ * A method a customer's provider lets us charge again without them (a card authorization), saved
+ * from a successful payment; dunning retries failed invoices with it. One per customer and
+ * gateway (the latest); the token is sealed like webhook secrets.
+ */
+export const paymentMethods = pgTable('payment_methods', {
+  userId: text('user_id').notNull().references(() => users.id),
+  gateway: text('gateway').notNull(),
+  tokenSealed: text('token_sealed').notNull(),
+  label: text('label').notNull(),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+}, (t) => [primaryKey({ columns: [t.userId, t.gateway] })]);

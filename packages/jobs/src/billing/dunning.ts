@@ -1,23 +1,24 @@
-import { DUNNING_FINAL_STAGE, nextDunningStep, type Clock, type EventBus } from '@tollgate/core';
-import { formatMinorAmount, type Mailer } from '@tollgate/runtime';
-import type { Invoice, Repositories } from '@tollgate/store';
+import { DUNNING_FINAL_STAGE, nextDunningStep } from '@tollgate/core';
+import { formatMinorAmount, GatewayRequestError, type Mailer, type PaymentGateway, type PaymentGatewayName } from '@tollgate/runtime';
+import { UniqueViolationError, type Invoice, type Payment } from '@tollgate/store';
 import type { JobDefinition, JobLog } from '../queue.ts';
 import { invalidateKeys } from './cycle.ts';
-import type { Buyer, BillingSettings } from './invoicing.ts';
+import type { Buyer } from './invoicing.ts';
+import { paymentRequestFor, settlePayment, type SettlementDeps } from './settlement.ts';
 
 export const DUNNING_JOB = 'billing.dunning';
 
-export interface DunningDeps {
-  repos: Repositories;
-  bus: EventBus;
+export interface DunningDeps extends SettlementDeps {
   mailer: Mailer;
-  clock: Clock;
   log: JobLog;
-  settings: BillingSettings;
   publicUrl: string;
+  /** Gateways that can charge a saved method (`chargeSaved`) retry with it. */
+  gateways: Partial<Record<PaymentGatewayName, PaymentGateway>>;
 }
 
 export interface DunningReport {
+  /** Invoices paid by charging a saved method. */
+  charged: number;
   pastDue: number;
   reminders: number;
   suspended: number;
@@ -25,14 +26,15 @@ export interface DunningReport {
 }
 
 /**
- * One pass over the unpaid invoices past their due date (core's `nextDunningStep` decides):
- * subscriptions turn past_due, reminders go out on days 3, 7 and 14, and with the last one the
- * subscriptions are suspended, or, for a first invoice, the invoice is void and the subscription
- * that never started expires. A reminder is sent before its stage is stored, so a relay that is
- * down delays it to the next pass rather than losing it.
+ * One pass over the unpaid invoices past their due date (core's `nextDunningStep` decides). At
+ * the due date and at each reminder, a saved payment method is charged first (once per stage);
+ * if that pays, nothing else happens. Otherwise subscriptions turn past_due, reminders go out on
+ * days 3, 7 and 14, and with the last one the subscriptions are suspended, or, for a first
+ * invoice, the invoice is void and the subscription that never started expires. A reminder is
+ * sent before its stage is stored, so a relay that is down delays it rather than losing it.
  */
 export async function runDunning(deps: DunningDeps): Promise<DunningReport> {
-  const report: DunningReport = { pastDue: 0, reminders: 0, suspended: 0, expired: 0 };
+  const report: DunningReport = { charged: 0, pastDue: 0, reminders: 0, suspended: 0, expired: 0 };
   const now = deps.clock.now();
   const seen = new Set<string>();
   for (;;) {
@@ -48,13 +50,18 @@ export async function runDunning(deps: DunningDeps): Promise<DunningReport> {
 async function dunInvoice(deps: DunningDeps, invoice: Invoice, now: number, report: DunningReport): Promise<void> {
   const step = nextDunningStep({ dueAtMs: (invoice.dueAt as Date).getTime(), stage: invoice.dunningStage, nowMs: now });
   if (step.action === 'none') return;
+  const charge = await chargeSavedMethod(deps, invoice, step.action === 'past_due' ? 0 : step.stage);
+  if (charge.paid) {
+    report.charged++;
+    return;
+  }
   const subscriptionIds = await deps.repos.billing.subscriptionIds(invoice.id);
   if (step.action === 'past_due') {
     report.pastDue += (await deps.repos.subscriptions.transition(subscriptionIds, ['active'], 'past_due')).length;
     return;
   }
   const firstInvoice = invoice.kind === 'subscription';
-  await deps.mailer.send(reminder(deps, invoice, step.daysOverdue, step.final, firstInvoice));
+  await deps.mailer.send(reminder(deps, invoice, step.daysOverdue, step.final, firstInvoice, charge.declined));
   const changed = await deps.repos.transaction(async (tx) => {
     if (!(await tx.billing.advanceDunning(invoice.id, invoice.dunningStage, step.stage))) return [];
     report.reminders++;
@@ -72,7 +79,45 @@ async function dunInvoice(deps: DunningDeps, invoice: Invoice, now: number, repo
   await invalidateKeys(deps, changed);
 }
 
-function reminder(deps: DunningDeps, invoice: Invoice, daysOverdue: number, final: boolean, firstInvoice: boolean) {
+/**
+ * Charges the customer's most recently saved method that its gateway can charge, once per invoice
+ * and stage (the payment reference is derived from both, so a second pass finds it taken).
+ */
+async function chargeSavedMethod(deps: DunningDeps, invoice: Invoice, stage: number): Promise<{ paid: boolean; declined: string | null }> {
+  for (const method of await deps.repos.billing.savedMethods(invoice.userId)) {
+    const gateway = deps.gateways[method.gateway as PaymentGatewayName];
+    if (!gateway?.chargeSaved) continue;
+    let payment: Payment;
+    try {
+      payment = await deps.repos.billing.createPayment({
+        invoiceId: invoice.id,
+        userId: invoice.userId,
+        gateway: method.gateway,
+        amountMinor: invoice.totalMinor - invoice.amountPaidMinor,
+        currency: invoice.currency,
+        reference: `pay_dunning_${invoice.id}_${stage}`,
+      });
+    } catch (error) {
+      if (error instanceof UniqueViolationError) return { paid: false, declined: null };
+      throw error;
+    }
+    const now = new Date(deps.clock.now());
+    try {
+      const outcome = await gateway.chargeSaved(paymentRequestFor(invoice, payment, deps.publicUrl, ''), deps.secretBox.open(method.tokenSealed));
+      await settlePayment(deps, payment, outcome);
+      if (outcome.status === 'succeeded') return { paid: (await deps.repos.billing.find(invoice.id))?.status === 'paid', declined: null };
+      return { paid: false, declined: outcome.status === 'failed' ? method.label : null };
+    } catch (error) {
+      if (!(error instanceof GatewayRequestError)) throw error;
+      await deps.repos.billing.completePayment(payment.id, 'failed', now, error.message);
+      deps.log.error({ err: error, invoiceId: invoice.id, gateway: method.gateway }, 'charging the saved method failed');
+      return { paid: false, declined: null };
+    }
+  }
+  return { paid: false, declined: null };
+}
+
+function reminder(deps: DunningDeps, invoice: Invoice, daysOverdue: number, final: boolean, firstInvoice: boolean, declined: string | null) {
   const buyer = invoice.buyer as unknown as Buyer;
   const total = formatMinorAmount(invoice.totalMinor - invoice.amountPaidMinor, invoice.currency);
   const consequence = firstInvoice
@@ -89,6 +134,7 @@ function reminder(deps: DunningDeps, invoice: Invoice, daysOverdue: number, fina
       `Hello ${buyer.name},`,
       '',
       `Invoice ${invoice.number} for ${total} was due on ${(invoice.dueAt as Date).toISOString().slice(0, 10)} and is unpaid.`,
+      ...(declined ? [`We tried to charge your ${declined} and it was declined.`] : []),
       consequence,
       `Pay it: sign in at ${deps.publicUrl}, or POST /api/v1/api-marketplace/billing/invoices/${invoice.id}/pay.`,
       '',
@@ -104,7 +150,7 @@ export function dunningJob(deps: DunningDeps): JobDefinition {
     cron: '17 * * * *',
     async handle() {
       const report = await runDunning(deps);
-      if (report.pastDue + report.reminders > 0) deps.log.info({ ...report }, 'dunning pass done');
+      if (report.charged + report.pastDue + report.reminders > 0) deps.log.info({ ...report }, 'dunning pass done');
     },
   };
 }

@@ -8,7 +8,8 @@ import { request } from 'undici';
  * return to returnUrl proves nothing, anyone can open that URL.
  */
 
-export type PaymentGatewayName = 'paystack' | 'payfast' | 'ozow' | 'stripe';
+/** `test` completes payments on a page Tollgate serves: the demo's provider. */
+export type PaymentGatewayName = 'paystack' | 'payfast' | 'ozow' | 'stripe' | 'test';
 
 export interface PaymentRequest {
   /** Our unique payment reference, e.g. 'pay_abc123' (the idempotency key at providers that have one). */
@@ -54,6 +55,15 @@ export interface PaymentOutcome {
   amountMinor: number | null;
   currency: string | null;
   failureReason: string | null;
+  /** A method the provider lets us charge again without the customer (a reusable card authorization). */
+  savedMethod?: SavedMethod | null;
+}
+
+export interface SavedMethod {
+  /** The provider's handle (Paystack's authorization_code); stored sealed. */
+  token: string;
+  /** What the customer recognises: "visa ending 4081". */
+  label: string;
 }
 
 export type CallbackRejectionReason =
@@ -99,6 +109,11 @@ export interface PaymentGateway {
    * with the provider fails.
    */
   parseCallback(request: CallbackRequest): Promise<PaymentOutcome | null>;
+  /**
+   * Charges a saved method now, without the customer (dunning's retries). Answers the outcome the
+   * provider gives at once; absent on providers that keep no reusable methods here.
+   */
+  chargeSaved?(request: PaymentRequest, token: string): Promise<PaymentOutcome>;
 }
 
 // ---- money -------------------------------------------------------------------------------------

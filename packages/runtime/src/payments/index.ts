@@ -11,8 +11,10 @@ export {
   type PaymentOutcome,
   type PaymentRequest,
   type PaymentSession,
+  type SavedMethod,
 } from './gateway.ts';
 export * from './ozow.ts';
 export * from './payfast.ts';
 export * from './paystack.ts';
 export * from './stripe.ts';
+export * from './test-gateway.ts';

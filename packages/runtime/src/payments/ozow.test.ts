@@ -1,68 +1,37 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CallbackRejectedError, GatewayRequestError, type PaymentRequest } from './gateway.ts';
+import { GatewayRequestError } from './gateway.ts';
 import { OZOW_REQUEST_HASH_ORDER, OzowGateway, ozowHash } from './ozow.ts';
-
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { callbackRejection, samplePaymentRequest, sendJson as json, startProviderStandIn, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
 
 const siteCode = 'TSTSTE0001';
 const privateKey = '215114531AFF7134A94C88CEEA48E';
 const apiKey = 'EB5758F2C3B4DF3FF4F2669D5FF5B';
-const payment: PaymentRequest = {
-  reference: 'pay_abc123',
-  invoiceId: 'inv_01J9Z',
-  invoiceNumber: 'INV-2026-000042',
-  amountMinor: 12_345,
-  currency: 'ZAR',
-  customerEmail: 'ada@example.com',
-  description: 'Invoice INV-2026-000042',
-  returnUrl: 'https://billing.example.com/pay/pay_abc123/done',
-  cancelUrl: 'https://billing.example.com/pay/pay_abc123/cancelled',
-  notifyUrl: 'https://billing.example.com/callbacks/ozow',
-};
+const payment = samplePaymentRequest({ notifyUrl: 'https://billing.example.com/callbacks/ozow' });
 
 /** Ozow's documented hash, written out independently: values concatenated, key appended, lower-cased, SHA-512. */
 function documentedHash(values: string[], key = privateKey): string {
   return createHash('sha512').update((values.join('') + key).toLowerCase()).digest('hex');
 }
 
-// Ozow's API, stood in for by a real server on 127.0.0.1: PostPaymentRequest.
-const received: Received[] = [];
 let answer: { status: number; body: unknown } | null = null;
-let ozow: Server;
+// Ozow's API, stood in for by a real server on 127.0.0.1: PostPaymentRequest.
+let ozow: ProviderStandIn;
+let received: ReceivedRequest[];
 let baseUrl: string;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
 beforeAll(async () => {
-  ozow = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (req.method !== 'POST' || req.url !== '/PostPaymentRequest') return reply(404, { message: 'not found' });
-      if (req.headers['apikey'] !== apiKey) return reply(401, { message: 'Authorization has been denied for this request.' });
-      if (answer) return reply(answer.status, answer.body);
-      reply(200, { paymentRequestId: '4c6d1e0a-7d3b-4f33-9a55-0b8c6a1f2e11', url: 'https://pay.ozow.com/4c6d1e0a-7d3b-4f33-9a55-0b8c6a1f2e11/Secure', errorMessage: null });
-    });
+  ozow = await startProviderStandIn((req, res) => {
+    if (req.method !== 'POST' || req.path !== '/PostPaymentRequest') return json(res, 404, { message: 'not found' });
+    if (req.headers['apikey'] !== apiKey) return json(res, 401, { message: 'Authorization has been denied for this request.' });
+    if (answer) return json(res, answer.status, answer.body);
+    json(res, 200, { paymentRequestId: '4c6d1e0a-7d3b-4f33-9a55-0b8c6a1f2e11', url: 'https://pay.ozow.com/4c6d1e0a-7d3b-4f33-9a55-0b8c6a1f2e11/Secure', errorMessage: null });
   });
-  baseUrl = `http://127.0.0.1:${await listen(ozow)}`;
+  baseUrl = ozow.url;
+  received = ozow.received;
 });
 
-afterAll(async () => {
-  ozow.closeAllConnections();
-  await new Promise((resolve) => ozow.close(resolve));
-});
+afterAll(() => ozow.close());
 
 beforeEach(() => {
   received.length = 0;
@@ -96,15 +65,6 @@ function notification(overrides: Record<string, string> = {}, key = privateKey):
 }
 
 const callback = (rawBody: Buffer) => ({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, rawBody });
-
-async function rejection(promise: Promise<unknown>): Promise<CallbackRejectedError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CallbackRejectedError);
-  return error as CallbackRejectedError;
-}
 
 describe('ozowHash', () => {
   it("reproduces the hash check example in Ozow's documentation", () => {
@@ -239,17 +199,17 @@ describe('OzowGateway.parseCallback', () => {
   it('rejects a tampered notification', async () => {
     const { fields } = notification();
     const tampered = Buffer.from(new URLSearchParams({ ...fields, Amount: '1.00' }).toString());
-    expect((await rejection(gateway().parseCallback(callback(tampered)))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(callback(tampered)))).reason).toBe('bad_signature');
   });
 
   it('rejects a notification hashed with another private key', async () => {
-    expect((await rejection(gateway().parseCallback(callback(notification({}, 'SOMEONE-ELSES-KEY').rawBody)))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(callback(notification({}, 'SOMEONE-ELSES-KEY').rawBody)))).reason).toBe('bad_signature');
   });
 
   it('rejects a notification without a Hash', async () => {
     const { fields } = notification();
     delete fields['Hash'];
-    expect((await rejection(gateway().parseCallback(callback(Buffer.from(new URLSearchParams(fields).toString())))))).toMatchObject({ reason: 'bad_signature' });
+    expect((await callbackRejection(gateway().parseCallback(callback(Buffer.from(new URLSearchParams(fields).toString())))))).toMatchObject({ reason: 'bad_signature' });
   });
 
   it('accepts the Hash in upper case and with its leading zeros dropped', async () => {
@@ -264,12 +224,12 @@ describe('OzowGateway.parseCallback', () => {
   });
 
   it('rejects a notification for another site', async () => {
-    expect((await rejection(gateway().parseCallback(callback(notification({ SiteCode: 'OTHER0001' }).rawBody))))).toMatchObject({ reason: 'validation_failed' });
+    expect((await callbackRejection(gateway().parseCallback(callback(notification({ SiteCode: 'OTHER0001' }).rawBody))))).toMatchObject({ reason: 'validation_failed' });
   });
 
   it('rejects a test notification at a live gateway, and a live one at a test gateway', async () => {
-    expect((await rejection(gateway().parseCallback(callback(notification({ IsTest: 'true' }).rawBody)))).reason).toBe('validation_failed');
-    expect((await rejection(gateway({ isTest: true }).parseCallback(callback(notification({ IsTest: 'false' }).rawBody)))).reason).toBe('validation_failed');
+    expect((await callbackRejection(gateway().parseCallback(callback(notification({ IsTest: 'true' }).rawBody)))).reason).toBe('validation_failed');
+    expect((await callbackRejection(gateway({ isTest: true }).parseCallback(callback(notification({ IsTest: 'false' }).rawBody)))).reason).toBe('validation_failed');
     expect(await gateway({ isTest: true }).parseCallback(callback(notification({ IsTest: 'true' }).rawBody))).toMatchObject({ status: 'succeeded' });
   });
 });

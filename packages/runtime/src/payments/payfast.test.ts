@@ -1,80 +1,44 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CallbackRejectedError, GatewayRequestError, type PaymentRequest } from './gateway.ts';
+import { GatewayRequestError } from './gateway.ts';
 import { PayfastGateway, payfastRequestSignature } from './payfast.ts';
-
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { callbackRejection, phpUrlencode, samplePaymentRequest, startProviderStandIn, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
 
 const merchantId = '10000100';
 const merchantKey = '46f0cd694581a';
 const passphrase = 'jt7NOE43FZPn';
-const payment: PaymentRequest = {
-  reference: 'pay_abc123',
-  invoiceId: 'inv_01J9Z',
-  invoiceNumber: 'INV-2026-000042',
-  amountMinor: 12_345,
-  currency: 'ZAR',
+const payment = samplePaymentRequest({
   customerEmail: 'ada+billing@example.com',
   description: 'Invoice INV-2026-000042 (API usage)',
-  returnUrl: 'https://billing.example.com/pay/pay_abc123/done',
-  cancelUrl: 'https://billing.example.com/pay/pay_abc123/cancelled',
   notifyUrl: 'https://billing.example.com/callbacks/payfast',
-};
+});
 
 /*
  * The signature as PayFast documents it, written out here independently of the adapter: values
  * URL-encoded like PHP's urlencode (space '+', upper-case hex, all but A-Za-z0-9-_. encoded),
  * name=value joined by '&', the passphrase appended, MD5.
  */
-function phpUrlencode(value: string): string {
-  let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    if (/[A-Za-z0-9_.-]/.test(c)) out += c;
-    else if (c === ' ') out += '+';
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
 function documentedSignature(pairs: [string, string][], pass?: string): string {
   const text = pairs.map(([k, v]) => `${k}=${phpUrlencode(v)}`).join('&') + (pass ? `&passphrase=${phpUrlencode(pass)}` : '');
   return createHash('md5').update(text).digest('hex');
 }
 
-// PayFast's validate endpoint, stood in for by a real server on 127.0.0.1.
-const received: Received[] = [];
 let validateAnswer: { status: number; body: string } = { status: 200, body: 'VALID' };
-let payfast: Server;
+// PayFast's validate endpoint, stood in for by a real server on 127.0.0.1.
+let payfast: ProviderStandIn;
+let received: ReceivedRequest[];
 let baseUrl: string;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
 beforeAll(async () => {
-  payfast = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (req.method === 'POST' && req.url === '/eng/query/validate') res.writeHead(validateAnswer.status, { 'content-type': 'text/plain' }).end(validateAnswer.body);
-      else res.writeHead(404).end();
-    });
+  payfast = await startProviderStandIn((req, res) => {
+    if (req.method === 'POST' && req.path === '/eng/query/validate') res.writeHead(validateAnswer.status, { 'content-type': 'text/plain' }).end(validateAnswer.body);
+    else res.writeHead(404).end();
   });
-  baseUrl = `http://127.0.0.1:${await listen(payfast)}`;
+  baseUrl = payfast.url;
+  received = payfast.received;
 });
 
-afterAll(async () => {
-  payfast.closeAllConnections();
-  await new Promise((resolve) => payfast.close(resolve));
-});
+afterAll(() => payfast.close());
 
 beforeEach(() => {
   received.length = 0;
@@ -117,15 +81,6 @@ function itn(overrides: Record<string, string> = {}, options: { pass?: string; s
 }
 
 const callback = (rawBody: Buffer, remoteAddress = '127.0.0.1') => ({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, rawBody, remoteAddress });
-
-async function rejection(promise: Promise<unknown>): Promise<CallbackRejectedError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CallbackRejectedError);
-  return error as CallbackRejectedError;
-}
 
 describe('payfastRequestSignature', () => {
   it("reproduces the worked example in PayFast's PHP SDK tests, whatever order the fields come in", () => {
@@ -247,22 +202,22 @@ describe('PayfastGateway.parseCallback', () => {
   it('rejects a tampered ITN without asking PayFast', async () => {
     const { rawBody } = itn();
     const tampered = Buffer.from(rawBody.toString().replace('amount_gross=123.45', 'amount_gross=1.00'));
-    expect((await rejection(gateway().parseCallback(callback(tampered)))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(callback(tampered)))).reason).toBe('bad_signature');
     expect(received).toHaveLength(0);
   });
 
   it('rejects an ITN signed with another passphrase', async () => {
-    expect((await rejection(gateway().parseCallback(callback(itn({}, { pass: 'not-our-passphrase' }).rawBody))))).toMatchObject({ reason: 'bad_signature' });
+    expect((await callbackRejection(gateway().parseCallback(callback(itn({}, { pass: 'not-our-passphrase' }).rawBody))))).toMatchObject({ reason: 'bad_signature' });
   });
 
   it('rejects an ITN without a signature', async () => {
     const unsigned = Buffer.from(itn().rawBody.toString().replace(/&signature=[0-9a-f]+$/, ''));
-    expect((await rejection(gateway().parseCallback(callback(unsigned)))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(callback(unsigned)))).reason).toBe('bad_signature');
   });
 
   it('rejects an ITN that PayFast answers INVALID for', async () => {
     validateAnswer = { status: 200, body: 'INVALID' };
-    expect((await rejection(gateway().parseCallback(callback(itn().rawBody)))).reason).toBe('validation_failed');
+    expect((await callbackRejection(gateway().parseCallback(callback(itn().rawBody)))).reason).toBe('validation_failed');
     expect(received).toHaveLength(1);
   });
 
@@ -274,18 +229,18 @@ describe('PayfastGateway.parseCallback', () => {
   });
 
   it('rejects an ITN for another merchant, even when correctly signed', async () => {
-    expect((await rejection(gateway().parseCallback(callback(itn({ merchant_id: '10000999' }).rawBody)))).reason).toBe('validation_failed');
+    expect((await callbackRejection(gateway().parseCallback(callback(itn({ merchant_id: '10000999' }).rawBody)))).reason).toBe('validation_failed');
   });
 
   it('rejects a field sent twice', async () => {
     const doubled = Buffer.from(`payment_status=COMPLETE&${itn({ payment_status: 'FAILED' }).rawBody.toString()}`);
-    expect((await rejection(gateway().parseCallback(callback(doubled)))).reason).toBe('invalid_payload');
+    expect((await callbackRejection(gateway().parseCallback(callback(doubled)))).reason).toBe('invalid_payload');
   });
 
   it('checks the source address when an allowlist is configured', async () => {
     const guarded = gateway({ passphrase, validSourceIps: ['197.97.145.144/28', '41.74.179.194'] });
-    expect((await rejection(guarded.parseCallback(callback(itn().rawBody, '203.0.113.9')))).reason).toBe('untrusted_source');
-    expect((await rejection(guarded.parseCallback({ headers: {}, rawBody: itn().rawBody })))).toMatchObject({ reason: 'untrusted_source' });
+    expect((await callbackRejection(guarded.parseCallback(callback(itn().rawBody, '203.0.113.9')))).reason).toBe('untrusted_source');
+    expect((await callbackRejection(guarded.parseCallback({ headers: {}, rawBody: itn().rawBody })))).toMatchObject({ reason: 'untrusted_source' });
     expect(received).toHaveLength(0);
 
     expect(await guarded.parseCallback(callback(itn().rawBody, '197.97.145.150'))).toMatchObject({ status: 'succeeded' });

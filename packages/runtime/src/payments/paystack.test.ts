@@ -1,87 +1,60 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CallbackRejectedError, GatewayRequestError, type PaymentRequest } from './gateway.ts';
+import { GatewayRequestError } from './gateway.ts';
 import { PaystackGateway } from './paystack.ts';
-
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { callbackRejection, samplePaymentRequest, sendJson as json, startProviderStandIn, unreachableUrl, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
 
 const secretKey = 'sk_test_4f9d2c0e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e';
-const payment: PaymentRequest = {
-  reference: 'pay_abc123',
-  invoiceId: 'inv_01J9Z',
-  invoiceNumber: 'INV-2026-000042',
-  amountMinor: 12_345,
-  currency: 'ZAR',
-  customerEmail: 'ada@example.com',
-  description: 'Invoice INV-2026-000042',
-  returnUrl: 'https://billing.example.com/pay/pay_abc123/done',
-  cancelUrl: 'https://billing.example.com/pay/pay_abc123/cancelled',
-  notifyUrl: 'https://billing.example.com/callbacks/paystack',
-};
+const payment = samplePaymentRequest({ notifyUrl: 'https://billing.example.com/callbacks/paystack' });
 
-// Paystack's API, stood in for by a real server on 127.0.0.1: initialize and verify.
-const received: Received[] = [];
 /** What verify answers, by reference. */
 let transactions: Record<string, unknown> = {};
 let initializeAnswer: { status: number; body: unknown } | null = null;
 let verifyStatus = 200;
-let paystack: Server;
+// Paystack's API, stood in for by a real server on 127.0.0.1: initialize and verify.
+let paystack: ProviderStandIn;
+let received: ReceivedRequest[];
 let baseUrl: string;
 let closedBaseUrl: string;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
 beforeAll(async () => {
-  paystack = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const path = req.url ?? '';
-      received.push({ method: req.method ?? '', path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (path.startsWith('/hang')) return; // never answers
-      if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { status: false, message: 'Invalid key' });
-      if (req.method === 'POST' && path === '/transaction/initialize') {
-        if (initializeAnswer) return json(res, initializeAnswer.status, initializeAnswer.body);
-        const reference = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reference: string }).reference;
-        return json(res, 200, {
-          status: true,
-          message: 'Authorization URL created',
-          data: { authorization_url: 'https://checkout.paystack.com/0peioxfhpn', access_code: '0peioxfhpn', reference },
-        });
-      }
-      const verify = /^\/transaction\/verify\/([^/]+)$/.exec(path);
-      if (req.method === 'GET' && verify) {
-        if (verifyStatus !== 200) return json(res, verifyStatus, { status: false, message: 'Something went wrong' });
-        const transaction = transactions[decodeURIComponent(verify[1]!)];
-        if (!transaction) return json(res, 400, { status: false, message: 'Transaction reference not found' });
-        return json(res, 200, { status: true, message: 'Verification successful', data: transaction });
-      }
-      json(res, 404, { status: false, message: 'not found' });
-    });
+  paystack = await startProviderStandIn((req, res) => {
+    if (req.path.startsWith('/hang')) return; // never answers
+    if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { status: false, message: 'Invalid key' });
+    if (req.method === 'POST' && req.path === '/transaction/initialize') {
+      if (initializeAnswer) return json(res, initializeAnswer.status, initializeAnswer.body);
+      const reference = (JSON.parse(req.body) as { reference: string }).reference;
+      return json(res, 200, {
+        status: true,
+        message: 'Authorization URL created',
+        data: { authorization_url: 'https://checkout.paystack.com/0peioxfhpn', access_code: '0peioxfhpn', reference },
+      });
+    }
+    if (req.method === 'POST' && req.path === '/transaction/charge_authorization') {
+      const body = JSON.parse(req.body) as { reference: string; authorization_code: string; amount: string; currency: string };
+      // Paystack's test card authorizations: AUTH_approve succeeds, anything else is declined.
+      const approved = body.authorization_code === 'AUTH_approve';
+      return json(res, 200, {
+        status: true,
+        message: 'Charge attempted',
+        data: transaction(body.reference, { id: 4099260999, amount: Number(body.amount), currency: body.currency, status: approved ? 'success' : 'failed', gateway_response: approved ? 'Approved' : 'Insufficient Funds' }),
+      });
+    }
+    const verify = /^\/transaction\/verify\/([^/]+)$/.exec(req.path);
+    if (req.method === 'GET' && verify) {
+      if (verifyStatus !== 200) return json(res, verifyStatus, { status: false, message: 'Something went wrong' });
+      const transaction = transactions[decodeURIComponent(verify[1]!)];
+      if (!transaction) return json(res, 400, { status: false, message: 'Transaction reference not found' });
+      return json(res, 200, { status: true, message: 'Verification successful', data: transaction });
+    }
+    json(res, 404, { status: false, message: 'not found' });
   });
-  baseUrl = `http://127.0.0.1:${await listen(paystack)}`;
-  const gone = createServer();
-  closedBaseUrl = `http://127.0.0.1:${await listen(gone)}`;
-  await new Promise((resolve) => gone.close(resolve));
+  baseUrl = paystack.url;
+  received = paystack.received;
+  closedBaseUrl = await unreachableUrl();
 });
 
-afterAll(async () => {
-  paystack.closeAllConnections();
-  await new Promise((resolve) => paystack.close(resolve));
-});
+afterAll(() => paystack.close());
 
 beforeEach(() => {
   received.length = 0;
@@ -103,15 +76,6 @@ function chargeSuccess(reference: string, amount = 12_345): string {
 
 function transaction(reference: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { id: 4099260516, domain: 'test', status: 'success', reference, amount: 12_345, currency: 'ZAR', gateway_response: 'Successful', ...overrides };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CallbackRejectedError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CallbackRejectedError);
-  return error as CallbackRejectedError;
 }
 
 describe('PaystackGateway.createPayment', () => {
@@ -196,9 +160,18 @@ describe('PaystackGateway.parseCallback', () => {
       amountMinor: 12_345,
       currency: 'ZAR',
       failureReason: null,
+      savedMethod: null,
     });
     expect(received.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /transaction/verify/pay_abc123']);
     expect(received[0]!.headers.authorization).toBe(`Bearer ${secretKey}`);
+  });
+
+  it('keeps a reusable card authorization from a successful charge, and never a single-use one', async () => {
+    const authorization = { authorization_code: 'AUTH_8dfhjjdt', reusable: true, last4: '4081', brand: 'visa', card_type: 'visa ' };
+    transactions['pay_abc123'] = transaction('pay_abc123', { authorization });
+    expect((await gateway().parseCallback(signed(chargeSuccess('pay_abc123'))))?.savedMethod).toEqual({ token: 'AUTH_8dfhjjdt', label: 'visa ending 4081' });
+    transactions['pay_abc123'] = transaction('pay_abc123', { authorization: { ...authorization, reusable: false } });
+    expect((await gateway().parseCallback(signed(chargeSuccess('pay_abc123'))))?.savedMethod).toBeNull();
   });
 
   it('maps a charge that verify reports as failed or abandoned to a failed outcome', async () => {
@@ -226,19 +199,19 @@ describe('PaystackGateway.parseCallback', () => {
   it('rejects a tampered body', async () => {
     const original = signed(chargeSuccess('pay_abc123'));
     const tampered = { headers: original.headers, rawBody: Buffer.from(chargeSuccess('pay_abc124')) };
-    expect((await rejection(gateway().parseCallback(tampered))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(tampered))).reason).toBe('bad_signature');
     expect(received).toHaveLength(0);
   });
 
   it('rejects a body signed with another secret', async () => {
-    expect((await rejection(gateway().parseCallback(signed(chargeSuccess('pay_abc123'), 'sk_test_someone_else')))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(signed(chargeSuccess('pay_abc123'), 'sk_test_someone_else')))).reason).toBe('bad_signature');
   });
 
   it('rejects a missing, repeated or malformed signature header', async () => {
     const body = chargeSuccess('pay_abc123');
     const good = signed(body).headers['x-paystack-signature']!;
     for (const headers of [{}, { 'x-paystack-signature': 'not-hex' }, { 'x-paystack-signature': good.slice(0, 64) }, { 'x-paystack-signature': [good, good] }]) {
-      expect((await rejection(gateway().parseCallback({ headers, rawBody: Buffer.from(body) }))).reason).toBe('bad_signature');
+      expect((await callbackRejection(gateway().parseCallback({ headers, rawBody: Buffer.from(body) }))).reason).toBe('bad_signature');
     }
     expect(received).toHaveLength(0);
   });
@@ -251,13 +224,13 @@ describe('PaystackGateway.parseCallback', () => {
   });
 
   it('rejects a correctly signed body that is not a Paystack event', async () => {
-    expect((await rejection(gateway().parseCallback(signed('not json')))).reason).toBe('invalid_payload');
-    expect((await rejection(gateway().parseCallback(signed(JSON.stringify({ event: 'charge.success', data: {} }))))).reason).toBe('invalid_payload');
+    expect((await callbackRejection(gateway().parseCallback(signed('not json')))).reason).toBe('invalid_payload');
+    expect((await callbackRejection(gateway().parseCallback(signed(JSON.stringify({ event: 'charge.success', data: {} }))))).reason).toBe('invalid_payload');
   });
 
   it('rejects a verify answer for another reference', async () => {
     transactions['pay_abc123'] = transaction('pay_other');
-    expect((await rejection(gateway().parseCallback(signed(chargeSuccess('pay_abc123'))))).reason).toBe('validation_failed');
+    expect((await callbackRejection(gateway().parseCallback(signed(chargeSuccess('pay_abc123'))))).reason).toBe('validation_failed');
   });
 
   it('reports a failing verify call as a retryable GatewayRequestError, so the webhook is retried', async () => {
@@ -266,5 +239,18 @@ describe('PaystackGateway.parseCallback', () => {
     expect(error).toBeInstanceOf(GatewayRequestError);
     expect((error as GatewayRequestError).retryable).toBe(true);
     expect((error as GatewayRequestError).statusCode).toBe(503);
+  });
+});
+
+describe('PaystackGateway.chargeSaved', () => {
+  it('charges a saved authorization for the amount in the subunit and reads the answer as the outcome', async () => {
+    const outcome = await gateway().chargeSaved(payment, 'AUTH_approve');
+    expect(outcome).toMatchObject({ reference: payment.reference, status: 'succeeded', amountMinor: payment.amountMinor, currency: 'ZAR', providerEventId: '4099260999:success' });
+    const call = received.find((r) => r.path === '/transaction/charge_authorization');
+    expect(JSON.parse(call!.body)).toMatchObject({ authorization_code: 'AUTH_approve', amount: String(payment.amountMinor), currency: 'ZAR', reference: payment.reference, email: payment.customerEmail });
+  });
+
+  it('a declined charge is a failed outcome with the reason Paystack gives', async () => {
+    expect(await gateway().chargeSaved(payment, 'AUTH_expired')).toMatchObject({ status: 'failed', failureReason: 'Insufficient Funds', savedMethod: null });
   });
 });

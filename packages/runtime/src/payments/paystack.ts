@@ -13,6 +13,7 @@ import {
   type PaymentOutcome,
   type PaymentRequest,
   type PaymentSession,
+  type SavedMethod,
 } from './gateway.ts';
 
 /*
@@ -40,6 +41,7 @@ interface PaystackEnvelope {
 }
 
 interface PaystackTransaction {
+  authorization?: { authorization_code?: unknown; reusable?: unknown; last4?: unknown; brand?: unknown; card_type?: unknown };
   id?: unknown;
   status?: unknown;
   reference?: unknown;
@@ -116,7 +118,28 @@ export class PaystackGateway implements PaymentGateway {
   /** Reads the transaction's state from Paystack itself: the webhook's own fields are not trusted. */
   private async verifyTransaction(reference: string): Promise<PaymentOutcome> {
     const response = await this.call('GET', `/transaction/verify/${encodeURIComponent(reference)}`);
-    const transaction = response.data as PaystackTransaction | undefined;
+    return this.outcomeOf(reference, response.data as PaystackTransaction | undefined);
+  }
+
+  /**
+   * Charges a card authorization saved from an earlier payment (Paystack's "charge authorization").
+   * Paystack answers with the transaction, final for cards; a pending answer is settled by the webhook.
+   */
+  async chargeSaved(payment: PaymentRequest, authorizationCode: string): Promise<PaymentOutcome> {
+    assertPayableAmount(payment.amountMinor);
+    const body = {
+      email: payment.customerEmail,
+      amount: String(payment.amountMinor),
+      currency: payment.currency,
+      authorization_code: authorizationCode,
+      reference: payment.reference,
+      metadata: { invoice_id: payment.invoiceId, invoice_number: payment.invoiceNumber },
+    };
+    const response = await this.call('POST', '/transaction/charge_authorization', JSON.stringify(body));
+    return this.outcomeOf(payment.reference, response.data as PaystackTransaction | undefined);
+  }
+
+  private outcomeOf(reference: string, transaction: PaystackTransaction | undefined): PaymentOutcome {
     if (typeof transaction !== 'object' || transaction === null || typeof transaction.status !== 'string') {
       throw new GatewayRequestError('Paystack answered the verify request without a transaction status', { retryable: false });
     }
@@ -136,6 +159,7 @@ export class PaystackGateway implements PaymentGateway {
       amountMinor: Number.isSafeInteger(transaction.amount) ? (transaction.amount as number) : null,
       currency: typeof transaction.currency === 'string' ? transaction.currency : null,
       failureReason: status === 'failed' ? (gatewayResponse ?? transaction.status) : null,
+      savedMethod: status === 'succeeded' ? savedMethodOf(transaction) : null,
     };
   }
 
@@ -154,4 +178,12 @@ export class PaystackGateway implements PaymentGateway {
     }
     return envelope;
   }
+}
+
+/** A reusable card authorization from a successful transaction, or null (bank transfers, USSD, single-use cards). */
+function savedMethodOf(transaction: PaystackTransaction): SavedMethod | null {
+  const auth = transaction.authorization;
+  if (!auth || auth.reusable !== true || typeof auth.authorization_code !== 'string' || auth.authorization_code === '') return null;
+  const brand = typeof auth.brand === 'string' ? auth.brand : typeof auth.card_type === 'string' ? auth.card_type.trim() : 'card';
+  return { token: auth.authorization_code, label: typeof auth.last4 === 'string' ? `${brand} ending ${auth.last4}` : brand };
 }

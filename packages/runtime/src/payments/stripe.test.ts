@@ -1,79 +1,47 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CallbackRejectedError, GatewayRequestError, type PaymentRequest } from './gateway.ts';
+import { GatewayRequestError } from './gateway.ts';
 import { StripeGateway } from './stripe.ts';
-
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { callbackRejection, samplePaymentRequest, startProviderStandIn, unreachableUrl, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
 
 const secretKey = 'sk_test_51Hx9kQ2eZvKYlo2C0aBcDeFgHiJkLmNoPqRsTuVwXyZ';
 const webhookSecret = 'whsec_8c1f0e9b7a6d5c4b3a29180f7e6d5c4b';
-const payment: PaymentRequest = {
-  reference: 'pay_abc123',
-  invoiceId: 'inv_01J9Z',
-  invoiceNumber: 'INV-2026-000042',
-  amountMinor: 12_345,
-  currency: 'USD',
-  customerEmail: 'ada@example.com',
-  description: 'Invoice INV-2026-000042',
-  returnUrl: 'https://billing.example.com/pay/pay_abc123/done',
-  cancelUrl: 'https://billing.example.com/pay/pay_abc123/cancelled',
-  notifyUrl: 'https://billing.example.com/callbacks/stripe',
-};
+const payment = samplePaymentRequest({ currency: 'USD', notifyUrl: 'https://billing.example.com/callbacks/stripe' });
 
 // Stripe's API, stood in for by a real server on 127.0.0.1: POST /v1/checkout/sessions.
-const received: Received[] = [];
 let answer: { status: number; body: unknown } | null = null;
-let stripeApi: Server;
+let stripeApi: ProviderStandIn;
+let received: ReceivedRequest[];
 let apiBaseUrl: string;
 let closedBaseUrl: string;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
 beforeAll(async () => {
-  stripeApi = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_stand_in' }).end(JSON.stringify(body));
-      const key = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-      if (key !== secretKey) {
-        // Stripe names the key it was given in this message; the adapter must not pass it on.
-        return reply(401, { error: { type: 'invalid_request_error', message: `Invalid API Key provided: ${key}` } });
-      }
-      if (req.method !== 'POST' || req.url !== '/v1/checkout/sessions') return reply(404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
-      if (answer) return reply(answer.status, answer.body);
-      reply(200, {
-        id: 'cs_test_a1B2c3D4',
-        object: 'checkout.session',
-        mode: 'payment',
-        status: 'open',
-        payment_status: 'unpaid',
-        amount_total: 12_345,
-        currency: 'usd',
-        url: 'https://checkout.stripe.com/c/pay/cs_test_a1B2c3D4',
-      });
+  stripeApi = await startProviderStandIn((req, res) => {
+    const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_stand_in' }).end(JSON.stringify(body));
+    const key = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (key !== secretKey) {
+      // Stripe names the key it was given in this message; the adapter must not pass it on.
+      return reply(401, { error: { type: 'invalid_request_error', message: `Invalid API Key provided: ${key}` } });
+    }
+    if (req.method !== 'POST' || req.path !== '/v1/checkout/sessions') return reply(404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
+    if (answer) return reply(answer.status, answer.body);
+    reply(200, {
+      id: 'cs_test_a1B2c3D4',
+      object: 'checkout.session',
+      mode: 'payment',
+      status: 'open',
+      payment_status: 'unpaid',
+      amount_total: 12_345,
+      currency: 'usd',
+      url: 'https://checkout.stripe.com/c/pay/cs_test_a1B2c3D4',
     });
   });
-  apiBaseUrl = `http://127.0.0.1:${await listen(stripeApi)}`;
-  const gone = createServer();
-  closedBaseUrl = `http://127.0.0.1:${await listen(gone)}`;
-  await new Promise((resolve) => gone.close(resolve));
+  apiBaseUrl = stripeApi.url;
+  received = stripeApi.received;
+  closedBaseUrl = await unreachableUrl();
 });
 
-afterAll(async () => {
-  stripeApi.closeAllConnections();
-  await new Promise((resolve) => stripeApi.close(resolve));
-});
+afterAll(() => stripeApi.close());
 
 beforeEach(() => {
   received.length = 0;
@@ -110,15 +78,6 @@ function sessionEvent(type: string, session: Record<string, unknown> = {}, id = 
       },
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CallbackRejectedError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CallbackRejectedError);
-  return error as CallbackRejectedError;
 }
 
 describe('StripeGateway.createPayment', () => {
@@ -215,26 +174,26 @@ describe('StripeGateway.parseCallback', () => {
   it('rejects a tampered body', async () => {
     const { headers } = signedEvent(sessionEvent('checkout.session.completed'));
     const tampered = Buffer.from(JSON.stringify(sessionEvent('checkout.session.completed', { amount_total: 1 })));
-    expect((await rejection(gateway().parseCallback({ headers, rawBody: tampered }))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback({ headers, rawBody: tampered }))).reason).toBe('bad_signature');
   });
 
   it('rejects an event signed with another endpoint secret', async () => {
-    expect((await rejection(gateway().parseCallback(signedEvent(sessionEvent('checkout.session.completed'), { secret: 'whsec_other' })))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback(signedEvent(sessionEvent('checkout.session.completed'), { secret: 'whsec_other' })))).reason).toBe('bad_signature');
   });
 
   it('rejects a missing Stripe-Signature header', async () => {
     const { rawBody } = signedEvent(sessionEvent('checkout.session.completed'));
-    expect((await rejection(gateway().parseCallback({ headers: {}, rawBody }))).reason).toBe('bad_signature');
+    expect((await callbackRejection(gateway().parseCallback({ headers: {}, rawBody }))).reason).toBe('bad_signature');
   });
 
   it('rejects a replayed event whose signature timestamp is too old', async () => {
     const tenMinutesAgo = Math.floor(Date.now() / 1000) - 600;
-    const error = await rejection(gateway().parseCallback(signedEvent(sessionEvent('checkout.session.completed'), { timestamp: tenMinutesAgo })));
+    const error = await callbackRejection(gateway().parseCallback(signedEvent(sessionEvent('checkout.session.completed'), { timestamp: tenMinutesAgo })));
     expect(error.reason).toBe('bad_signature');
     expect(error.message).toMatch(/tolerance/);
   });
 
   it('rejects a correctly signed body that is not JSON', async () => {
-    expect((await rejection(gateway().parseCallback(signedEvent('this is not json')))).reason).toBe('invalid_payload');
+    expect((await callbackRejection(gateway().parseCallback(signedEvent('this is not json')))).reason).toBe('invalid_payload');
   });
 });

@@ -4,6 +4,7 @@ import { runDunning, sendInvoiceEmails } from '@tollgate/jobs';
 import { ManualClock, SmtpMailer } from '@tollgate/runtime';
 import { pdfText, startSmtpServer } from '@tollgate/runtime/testing';
 import { postgresAvailable } from '@tollgate/store/testing';
+import { createPaymentGateways } from '../payments.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
 /*
@@ -57,7 +58,17 @@ describe('billing on PGlite', () => {
     await t?.close();
   });
 
-  const jobDeps = () => ({ repos: t.deps.repos, bus: t.deps.bus, clock, log: silent, mailer, settings: t.config.billing, publicUrl: t.config.publicUrl });
+  const jobDeps = () => ({
+    repos: t.deps.repos,
+    bus: t.deps.bus,
+    clock,
+    log: silent,
+    mailer,
+    settings: t.config.billing,
+    publicUrl: t.config.publicUrl,
+    secretBox: t.deps.secretBox,
+    gateways: createPaymentGateways(t.config.payments, t.config.publicUrl),
+  });
   const invoices = async (token: string) => {
     const res = await t.inject({ method: 'GET', url: '/api/v1/api-marketplace/billing/invoices', headers: auth(token) });
     expect(res.statusCode, res.body).toBe(200);
@@ -68,12 +79,12 @@ describe('billing on PGlite', () => {
     (await t.inject({ method: 'GET', url: '/api/v1/api-marketplace/subscriptions', headers: auth(token) })).json() as { id: string; planCode: string; status: string; scheduledPlanId: string | null; cancelAtPeriodEnd: boolean }[];
   const subscribe = (token: string, planId: string) => t.inject({ method: 'POST', url: '/api/v1/api-marketplace/subscriptions', headers: auth(token), payload: { planId } });
   const profile = (token: string, body: Record<string, unknown>) => t.inject({ method: 'PUT', url: '/api/v1/api-marketplace/billing/profile', headers: auth(token), payload: body });
-  async function payWithTestGateway(token: string, invoiceId: string, outcome: 'success' | 'failure') {
+  async function payWithTestGateway(token: string, invoiceId: string, outcome: 'success' | 'failure', saveCard?: 'approve' | 'decline') {
     const pay = await t.inject({ method: 'POST', url: `/api/v1/api-marketplace/billing/invoices/${invoiceId}/pay`, headers: auth(token), payload: { gateway: 'test' } });
     expect(pay.statusCode, pay.body).toBe(200);
     const { paymentUrl, reference } = pay.json() as { paymentUrl: string; reference: string };
     const path = new URL(paymentUrl).pathname;
-    const done = await t.inject({ method: 'POST', url: path, payload: { outcome } });
+    const done = await t.inject({ method: 'POST', url: path, payload: { outcome, ...(saveCard ? { saveCard } : {}) } });
     expect(done.statusCode, done.body).toBe(200);
     return { paymentUrl, reference, path, result: done.json() as { paymentStatus: string; invoiceStatus: string } };
   }
@@ -375,6 +386,45 @@ describe('billing on PGlite', () => {
     expect((await invoice(user.token, first.id)).status).toBe('void');
     expect((await subscriptions(user.token))[0]?.status).toBe('expired');
     expect((await subscribe(user.token, 'viralscore-starter')).json().status).toBe('pending_payment');
+  });
+
+  it('dunning charges a saved card at the due date and at each reminder; a decline is retried and told', async () => {
+    async function withSavedCard(behaviour: 'approve' | 'decline') {
+      const user = await t.signup();
+      await subscribe(user.token, 'cm-developer');
+      const first = (await invoices(user.token)).invoices[0] as InvoiceBody;
+      await payWithTestGateway(user.token, first.id, 'success', behaviour);
+      const sub = (await subscriptions(user.token))[0] as { id: string };
+      const up = await t.inject({ method: 'POST', url: `/api/v1/api-marketplace/subscriptions/${sub.id}/change-plan`, headers: auth(user.token), payload: { planId: 'cm-professional' } });
+      return { ...user, upgradeInvoice: up.json().invoiceId as string };
+    }
+    const payer = await withSavedCard('approve');
+    const decliner = await withSavedCard('decline');
+    const methods = await t.inject({ method: 'GET', url: '/api/v1/api-marketplace/billing/payment-methods', headers: auth(payer.token) });
+    expect(methods.json().methods).toEqual([{ gateway: 'test', label: 'test card ending 4242', savedAt: expect.any(String) }]);
+    // The upgrade invoices ($250 × 24/31) fall due on 15 March.
+    expect((await invoice(payer.token, payer.upgradeInvoice)).dueAt).toBe('2026-03-15T10:00:00.000Z');
+
+    const mails = smtp.received.length;
+    clock.set(at('2026-03-15T11:00:00Z'));
+    const due = await runDunning(jobDeps());
+    expect(due.charged).toBe(1);
+    expect((await invoice(payer.token, payer.upgradeInvoice)).status).toBe('paid');
+    expect((await subscriptions(payer.token))[0]?.status).toBe('active');
+    expect((await invoice(decliner.token, decliner.upgradeInvoice)).status).toBe('failed');
+    expect((await subscriptions(decliner.token))[0]?.status).toBe('past_due');
+    // Passes within the same stage charge nothing again.
+    await runDunning(jobDeps());
+    expect(await eventCount('invoice.failed', decliner.upgradeInvoice)).toBe(1);
+
+    clock.set(at('2026-03-18T11:00:00Z'));
+    await runDunning(jobDeps());
+    expect(await eventCount('invoice.failed', decliner.upgradeInvoice)).toBe(2);
+    const sent = await Promise.all(smtp.received.slice(mails).map((m) => simpleParser(m.raw)));
+    const declinedNumber = (await invoice(decliner.token, decliner.upgradeInvoice)).number;
+    const reminder = sent.find((m) => m.subject?.startsWith('Reminder') && m.subject.includes(declinedNumber));
+    expect(reminder?.text).toContain('We tried to charge your test card ending 0002 and it was declined.');
+    expect(sent.every((m) => !(m.to && !Array.isArray(m.to) && m.to.text === payer.email))).toBe(true);
   });
 });
 

@@ -1,61 +1,40 @@
 import type { BillingProfileBody, InvoiceStatus, PaymentGatewayId } from '@tollgate/contracts';
+import { proratedFeeLine, upgradeLine, type Clock, type EventBus, type Plan, type SecretBox, type Subscription, type User } from '@tollgate/core';
 import {
-  computeInvoice,
-  monthStartMs,
-  nextMonthStartMs,
-  proratedFeeLine,
-  upgradeLine,
-  type Clock,
-  type EventBus,
-  type Plan,
-  type Subscription,
-  type User,
-} from '@tollgate/core';
-import {
-  buyerOf,
   dueDateFor,
   feeDescription,
-  invalidateKeys,
   invoiceDocument,
-  invoiceEvent,
+  issueInvoice,
+  paymentRequestFor,
   runBillingCycle,
-  toNewInvoice,
+  settlePayment,
   vatRateFor,
   type BillingSettings,
+  type SettlementDeps,
 } from '@tollgate/jobs';
 import {
   CallbackRejectedError,
   GatewayRequestError,
   renderInvoicePdf,
   type CallbackRequest,
-  type PaymentGateway,
   type PaymentGatewayName,
   type PaymentOutcome,
+  type TestCardBehaviour,
+  type TestGateway,
 } from '@tollgate/runtime';
-import type { BillingRun, Invoice, IssuedInvoice, Payment, Repositories, StoredInvoiceLine } from '@tollgate/store';
+import type { BillingRun, Invoice, Payment, Repositories, StoredInvoiceLine } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
+import type { PaymentGateways } from '../payments.ts';
 
 export interface BillingServiceOptions {
   settings: BillingSettings;
   /** Base of links given to customers (payment pages, return URLs). */
   publicUrl: string;
-  /** The configured providers; a provider without credentials is absent. */
-  gateways: Partial<Record<PaymentGatewayName, PaymentGateway>>;
-  /** The `test` gateway: payments completed on a page Tollgate serves (demo, development). */
-  testGateway: boolean;
+  /** The configured providers (a provider without credentials is absent), `test` among them when enabled. */
+  gateways: PaymentGateways;
+  /** Seals saved payment methods. */
+  secretBox: SecretBox;
 }
-
-/** The path of the `test` gateway's checkout page for a payment. */
-export const testCheckoutPath = (reference: string) => `/billing/test-checkout/${reference}`;
-
-const issued = (invoice: Invoice): IssuedInvoice => ({
-  id: invoice.id,
-  userId: invoice.userId,
-  number: invoice.number as string,
-  status: invoice.status,
-  currency: invoice.currency,
-  totalMinor: invoice.totalMinor,
-});
 
 export class BillingService {
   constructor(
@@ -128,7 +107,7 @@ export class BillingService {
       currency: input.plan.currency,
       atMs: now,
     });
-    return this.issueSingle(tx, input.user, 'subscription', input.subscription.id, [line], now, new Date(now));
+    return issueInvoice(tx, this.options.settings, { user: input.user, kind: 'subscription', subscriptionId: input.subscription.id, lines: [line], now, dueAt: new Date(now) });
   }
 
   /** An upgrade's prorated charge, due on the usual terms; null when there is nothing to charge. */
@@ -142,36 +121,7 @@ export class BillingService {
       atMs: now,
     });
     if (!line) return null;
-    return this.issueSingle(tx, input.user, 'upgrade', input.subscription.id, [line], now, dueDateFor(new Date(now), this.options.settings));
-  }
-
-  private async issueSingle(
-    tx: Repositories,
-    user: User,
-    kind: 'subscription' | 'upgrade',
-    subscriptionId: string,
-    lines: Parameters<typeof computeInvoice>[0]['lines'],
-    now: number,
-    dueAt: Date,
-  ): Promise<Invoice> {
-    const buyer = buyerOf(await tx.billing.profile(user.id), user.email, this.options.settings);
-    const currency = (lines[0] as { currency: string }).currency;
-    const amounts = computeInvoice({ currency, lines, vatRateBps: vatRateFor(buyer, this.options.settings) });
-    const invoice = await tx.billing.issue(
-      toNewInvoice({
-        userId: user.id,
-        kind,
-        periodStart: new Date(now),
-        periodEnd: new Date(nextMonthStartMs(now)),
-        amounts,
-        buyer,
-        dueAt,
-        subscriptionOfLine: () => subscriptionId,
-      }),
-      new Date(now),
-    );
-    await tx.webhooks.emit([invoiceEvent('invoice.created', issued(invoice), new Date(now))]);
-    return invoice;
+    return issueInvoice(tx, this.options.settings, { user: input.user, kind: 'upgrade', subscriptionId: input.subscription.id, lines: [line], now, dueAt: dueDateFor(new Date(now), this.options.settings) });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -187,46 +137,30 @@ export class BillingService {
     if (invoice.status !== 'open' && invoice.status !== 'failed') {
       throw new AppError('conflict', `Invoice ${invoice.number} is ${invoice.status}; only open or failed invoices can be paid`, { details: { status: invoice.status } });
     }
-    const gateway = gatewayId === 'test' ? null : this.options.gateways[gatewayId];
-    if (gatewayId === 'test' ? !this.options.testGateway : !gateway) {
+    const gateway = this.options.gateways[gatewayId];
+    if (!gateway) {
       throw new AppError('invalid_request', `The ${gatewayId} gateway is not enabled on this server`, {
         details: { gateway: gatewayId, enabled: this.enabledGateways() },
       });
     }
     const amountMinor = invoice.totalMinor - invoice.amountPaidMinor;
     const payment = await this.repos.billing.createPayment({ invoiceId: invoice.id, userId: user.id, gateway: gatewayId, amountMinor, currency: invoice.currency });
-    const base = this.options.publicUrl;
     let session: { paymentUrl: string; providerReference: string };
-    if (!gateway) {
-      session = { paymentUrl: `${base}${testCheckoutPath(payment.reference)}`, providerReference: payment.reference };
-    } else {
-      try {
-        session = await gateway.createPayment({
-          reference: payment.reference,
-          invoiceId: invoice.id,
-          invoiceNumber: invoice.number as string,
-          amountMinor,
-          currency: invoice.currency,
-          customerEmail: (invoice.buyer as { email?: string }).email ?? user.email,
-          description: `Invoice ${invoice.number}`,
-          returnUrl: `${base}/billing/return?reference=${payment.reference}`,
-          cancelUrl: `${base}/billing/return?reference=${payment.reference}&cancelled=1`,
-          notifyUrl: `${base}/api/v1/api-marketplace/billing/callbacks/${gatewayId}`,
-        });
-      } catch (error) {
-        await this.repos.billing.completePayment(payment.id, 'failed', new Date(this.clock.now()), (error as Error).message);
-        if (error instanceof GatewayRequestError) {
-          throw new AppError(error.retryable ? 'service_unavailable' : 'upstream_error', `${gatewayId} could not start the payment: ${error.message}`, { cause: error });
-        }
-        throw error;
+    try {
+      session = await gateway.createPayment(paymentRequestFor(invoice, payment, this.options.publicUrl, user.email));
+    } catch (error) {
+      await this.repos.billing.completePayment(payment.id, 'failed', new Date(this.clock.now()), (error as Error).message);
+      if (error instanceof GatewayRequestError) {
+        throw new AppError(error.retryable ? 'service_unavailable' : 'upstream_error', `${gatewayId} could not start the payment: ${error.message}`, { cause: error });
       }
+      throw error;
     }
     await this.repos.billing.setPaymentSession(payment.id, session);
     return { paymentUrl: session.paymentUrl, reference: payment.reference };
   }
 
   enabledGateways(): PaymentGatewayId[] {
-    return [...(Object.keys(this.options.gateways) as PaymentGatewayId[]), ...(this.options.testGateway ? (['test'] as const) : [])];
+    return Object.keys(this.options.gateways) as PaymentGatewayId[];
   }
 
   /**
@@ -234,7 +168,7 @@ export class BillingService {
    * 400 and changes nothing), then applied once per provider event id.
    */
   async callback(gatewayId: string, request: CallbackRequest): Promise<void> {
-    const gateway = this.options.gateways[gatewayId as PaymentGatewayName];
+    const gateway = gatewayId === 'test' ? undefined : this.options.gateways[gatewayId as PaymentGatewayName];
     if (!gateway) throw notFound('Payment gateway', gatewayId);
     let outcome: PaymentOutcome | null;
     try {
@@ -252,106 +186,34 @@ export class BillingService {
     if (!outcome) return;
     const payment = await this.repos.billing.findPayment(outcome.reference);
     if (!payment || payment.gateway !== gatewayId) throw notFound('Payment', outcome.reference);
-    await this.settle(payment, outcome);
+    await settlePayment(this.settlementDeps(), payment, outcome);
   }
 
   /** The `test` gateway's page data: the payment and what it pays. */
   async testCheckout(reference: string): Promise<{ payment: Payment; invoice: Invoice }> {
-    if (!this.options.testGateway) throw notFound('Payment', reference);
-    const payment = await this.repos.billing.findPayment(reference);
+    const payment = this.options.gateways.test ? await this.repos.billing.findPayment(reference) : null;
     if (!payment || payment.gateway !== 'test') throw notFound('Payment', reference);
     return { payment, invoice: (await this.repos.billing.find(payment.invoiceId)) as Invoice };
   }
 
-  /** Completes a `test` payment as a provider's callback would. Repeating it changes nothing. */
-  async completeTestPayment(reference: string, outcome: 'success' | 'failure'): Promise<{ payment: Payment; invoice: Invoice }> {
+  /**
+   * Completes a `test` payment as a provider's callback would; repeating it changes nothing. With
+   * `saveCard`, a successful payment also saves a test card that approves or declines later
+   * charges, as a provider's reusable card authorization would (dunning retries with it).
+   */
+  async completeTestPayment(reference: string, outcome: 'success' | 'failure', saveCard: TestCardBehaviour | null = null): Promise<{ payment: Payment; invoice: Invoice }> {
     const { payment } = await this.testCheckout(reference);
-    await this.settle(payment, {
-      reference,
-      // Like providers that report each status change of a payment as its own notification.
-      providerEventId: `${reference}:${outcome}`,
-      status: outcome === 'success' ? 'succeeded' : 'failed',
-      amountMinor: payment.amountMinor,
-      currency: payment.currency,
-      failureReason: outcome === 'success' ? null : 'declined on the test checkout page',
-    });
+    await settlePayment(this.settlementDeps(), payment, (this.options.gateways.test as TestGateway).outcome(reference, outcome, saveCard));
     return this.testCheckout(reference);
   }
 
-  /**
-   * Applies a provider's outcome once: a success marks the invoice paid, starts or reinstates
-   * the subscriptions it bills and stores `invoice.paid`; a failure marks an open invoice failed
-   * (it can be paid again) and stores `invoice.failed`. A success for a different amount or
-   * currency than asked is recorded as a failure for the team to look at, never as payment.
-   */
-  private async settle(payment: Payment, outcome: PaymentOutcome): Promise<void> {
-    const now = new Date(this.clock.now());
-    const mismatch =
-      outcome.status === 'succeeded' &&
-      ((outcome.amountMinor !== null && outcome.amountMinor !== payment.amountMinor) || (outcome.currency !== null && outcome.currency !== payment.currency));
-    const status = mismatch ? 'failed' : outcome.status;
-    const changed = await this.repos.transaction(async (tx) => {
-      if (status === 'pending') return [];
-      if (!(await tx.billing.recordPaymentEvent(payment.gateway, outcome.providerEventId, payment.id, status))) return [];
-      const invoice = (await tx.billing.findForUpdate(payment.invoiceId)) as Invoice;
-      if (status === 'failed') {
-        // A failure reported after this payment succeeded (a reversal) is recorded above and
-        // changes nothing here; so does a stale attempt's decline once the invoice is settled.
-        const current = (await tx.billing.findPayment(payment.reference)) as Payment;
-        if (current.status === 'succeeded') return [];
-        const reason = mismatch
-          ? `paid ${outcome.amountMinor} ${outcome.currency}, expected ${payment.amountMinor} ${payment.currency}`
-          : (outcome.failureReason ?? 'declined');
-        await tx.billing.completePayment(payment.id, 'failed', now, reason);
-        if (invoice.status !== 'open' && invoice.status !== 'failed') return [];
-        const failed = invoice.status === 'open' ? ((await tx.billing.setStatus(invoice.id, 'failed')) as Invoice) : invoice;
-        await tx.webhooks.emit([invoiceEvent('invoice.failed', issued(failed), now, payment.id)]);
-        return [];
-      }
-      await tx.billing.completePayment(payment.id, 'succeeded', now, null);
-      // Paid twice (two gateways, or after a void): the money is recorded on the payment; the invoice stays as it is.
-      if (invoice.status !== 'open' && invoice.status !== 'failed') return [];
-      const paid = (await tx.billing.setStatus(invoice.id, 'paid', { paidAt: now, amountPaidMinor: invoice.totalMinor })) as Invoice;
-      await tx.webhooks.emit([invoiceEvent('invoice.paid', issued(paid), now)]);
-      return this.reinstate(tx, paid, now);
-    });
-    await invalidateKeys({ repos: this.repos, bus: this.bus }, changed);
-    await this.bus.publish({ topic: 'webhooks.pending' });
+  /** The customer's saved payment methods (never their tokens). */
+  async savedMethods(user: User) {
+    return (await this.repos.billing.savedMethods(user.id)).map((m) => ({ gateway: m.gateway, label: m.label, savedAt: m.updatedAt.toISOString() }));
   }
 
-  /**
-   * After a payment: the invoice's subscriptions that wait for it start (pending_payment) or come
-   * back (past_due, suspended), unless another of their invoices is still overdue. A first invoice
-   * paid after its month ended starts the subscription in the current month, with that month's
-   * prorated fee invoiced on the usual terms.
-   */
-  private async reinstate(tx: Repositories, invoice: Invoice, now: Date): Promise<string[]> {
-    const ids = await tx.billing.subscriptionIds(invoice.id);
-    const stillOverdue = new Set<string>();
-    for (const otherId of await tx.billing.unpaidInvoicesOf(ids, invoice.id)) {
-      const other = await tx.billing.find(otherId);
-      if (other?.dueAt && other.dueAt.getTime() <= now.getTime()) for (const id of await tx.billing.subscriptionIds(otherId)) stillOverdue.add(id);
-    }
-    const ready = ids.filter((id) => !stillOverdue.has(id));
-    const started = await tx.subscriptions.transition(ready, ['pending_payment'], 'active');
-    const back = await tx.subscriptions.transition(ready, ['past_due', 'suspended'], 'active');
-    if (invoice.kind === 'subscription' && now.getTime() >= invoice.periodEnd.getTime()) {
-      for (const id of started) await this.startLate(tx, id, invoice.userId, now);
-    }
-    return [...started, ...back];
-  }
-
-  private async startLate(tx: Repositories, subscriptionId: string, userId: string, now: Date): Promise<void> {
-    const subscription = await tx.subscriptions.update(subscriptionId, {
-      currentPeriodStart: new Date(monthStartMs(now.getTime())),
-      currentPeriodEnd: new Date(nextMonthStartMs(now.getTime())),
-    });
-    const plan = subscription && (await tx.catalog.findPlan(subscription.planId));
-    const user = await tx.users.findById(userId);
-    if (!subscription || !plan || !user || !plan.monthlyFeeMinor) return;
-    const product = await tx.catalog.findProduct(plan.productId);
-    const line = proratedFeeLine({ description: feeDescription(plan.name, product?.name ?? plan.code), feeMinor: plan.monthlyFeeMinor, currency: plan.currency, atMs: now.getTime() });
-    await this.issueSingle(tx, user, 'subscription', subscriptionId, [line], now.getTime(), dueDateFor(now, this.options.settings));
+  private settlementDeps(): SettlementDeps {
+    return { repos: this.repos, bus: this.bus, clock: this.clock, settings: this.options.settings, secretBox: this.options.secretBox };
   }
 
   // ------------------------------------------------------------------------------------------

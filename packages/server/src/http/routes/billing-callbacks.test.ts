@@ -1,10 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMinorAmount } from '@tollgate/runtime';
+import { phpUrlencode, sendJson as json, startProviderStandIn, type ProviderStandIn } from '@tollgate/runtime/testing';
 import { queryRows } from '@tollgate/store';
 import { createTestApp, type TestApp } from '../../testing/harness.ts';
 
@@ -18,63 +17,8 @@ const PUBLIC_URL = 'https://billing.tollgate.example';
 const BILLING = '/api/v1/api-marketplace/billing';
 const PLAN = 'smi-starter';
 
-// ---- a provider's API on 127.0.0.1 ------------------------------------------------------------
-
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface StandIn {
-  url: string;
-  received: Received[];
-  close(): Promise<void>;
-}
-
-async function startStandIn(handle: (req: Received, res: ServerResponse) => void): Promise<StandIn> {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const r = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-      received.push(r);
-      try {
-        handle(r, res);
-      } catch (error) {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    received,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-
 /** 12345 → "123.45", in integers. */
 const major = (minor: number) => `${Math.trunc(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
-
-/** PHP's urlencode, by which PayFast defines its signature. */
-function phpUrlencode(value: string): string {
-  let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    if (/[A-Za-z0-9_.-]/.test(c)) out += c;
-    else if (c === ' ') out += '+';
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 const sha512 = (text: string) => createHash('sha512').update(text).digest('hex');
@@ -97,7 +41,7 @@ interface Notification {
 
 interface Provider {
   gateway: 'paystack' | 'payfast' | 'ozow' | 'stripe';
-  standIn: StandIn;
+  standIn: ProviderStandIn;
   env: Record<string, string>;
   /** Checks what the provider was asked for when /pay started this payment. */
   expectAsked(bill: Bill, paymentUrl: string): Promise<void>;
@@ -119,7 +63,7 @@ async function paystack(): Promise<Provider & { setVerifiedAmount(reference: str
   const transactions = new Map<string, { id: number; status: string; amount: number; currency: string }>();
   let nextId = 4_099_260_516;
   let base = '';
-  const standIn = await startStandIn((req, res) => {
+  const standIn = await startProviderStandIn((req, res) => {
     if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { status: false, message: 'Invalid key' });
     if (req.method === 'POST' && req.path === '/transaction/initialize') {
       const body = JSON.parse(req.body) as { reference: string; amount: string; currency: string };
@@ -199,7 +143,7 @@ async function payfast(): Promise<Provider> {
   /** The ITNs "PayFast" sent: their parameter strings, which validate answers VALID for. */
   const sent = new Set<string>();
   const pfIds = new Map<string, string>();
-  const standIn = await startStandIn((req, res) => {
+  const standIn = await startProviderStandIn((req, res) => {
     if (req.method === 'GET' && req.path.startsWith('/eng/process?')) {
       // PayFast checks the request's signature: the pairs as sent, the passphrase appended, MD5.
       const pairs = req.path.slice(req.path.indexOf('?') + 1).split('&');
@@ -316,7 +260,7 @@ async function ozow(): Promise<Provider> {
   const apiKey = 'EB5758F2C3B4DF3FF4F2669D5FF5B';
   const requests = new Map<string, { paymentRequestId: string; transactionId: string }>();
   let base = '';
-  const standIn = await startStandIn((req, res) => {
+  const standIn = await startProviderStandIn((req, res) => {
     if (req.method !== 'POST' || req.path !== '/PostPaymentRequest') return json(res, 404, { message: 'not found' });
     if (req.headers['apikey'] !== apiKey) return json(res, 401, { message: 'Authorization has been denied for this request.' });
     const body = JSON.parse(req.body) as Record<string, unknown>;
@@ -397,7 +341,7 @@ async function stripe(): Promise<Provider> {
   const sessions = new Map<string, Record<string, unknown>>();
   let base = '';
   let events = 0;
-  const standIn = await startStandIn((req, res) => {
+  const standIn = await startProviderStandIn((req, res) => {
     if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
     if (req.method !== 'POST' || req.path !== '/v1/checkout/sessions') return json(res, 404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
     const form = Object.fromEntries(new URLSearchParams(req.body));

@@ -9,16 +9,18 @@ import {
   InvoiceSchema,
   PayInvoiceBodySchema,
   PaymentSessionSchema,
+  SavedPaymentMethodSchema,
   SubscriptionSchema,
   TestCheckoutBodySchema,
 } from '@tollgate/contracts';
-import { formatMinorAmount } from '@tollgate/runtime';
+import { formatMinorAmount, TEST_CHECKOUT_PATH } from '@tollgate/runtime';
+
+const testCheckoutPath = (reference: string) => `${TEST_CHECKOUT_PATH}${reference}`;
 import { notFound } from '../app-error.ts';
 import { currentUser } from '../authenticate.ts';
 import { billingProfileView, invoiceView, subscriptionView } from '../views.ts';
 import { errorResponses, IdParams, pagination } from './common.ts';
 import type { App, RouteContext } from './types.ts';
-import { testCheckoutPath } from '../../services/billing.ts';
 
 const BASE = '/api/v1/api-marketplace/billing';
 
@@ -82,6 +84,11 @@ export function billingRoutes(app: App, { services, guards, config }: RouteConte
     },
   }, async (request) => billing.pay(currentUser(request), request.params.id, request.body.gateway));
 
+  app.get(`${BASE}/payment-methods`, {
+    ...customer,
+    schema: { tags, summary: 'Your saved payment methods: dunning charges them when an invoice falls due or stays unpaid', response: { 200: Type.Object({ methods: Type.Array(SavedPaymentMethodSchema) }), ...errorResponses } },
+  }, async (request) => ({ methods: await billing.savedMethods(currentUser(request)) }));
+
   // Provider callbacks: signatures are over the exact bytes sent, so these routes read raw bodies.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -103,7 +110,7 @@ export function billingRoutes(app: App, { services, guards, config }: RouteConte
   });
 
   // The `test` gateway: a checkout page served here, completed as a provider's callback would be.
-  app.get('/billing/test-checkout/:reference', {
+  app.get(`${TEST_CHECKOUT_PATH}:reference`, {
     schema: { hide: true, params: Type.Object({ reference: Type.String({ maxLength: 100 }) }) },
   }, async (request, reply) => {
     const { payment, invoice } = await billing.testCheckout(request.params.reference);
@@ -111,17 +118,17 @@ export function billingRoutes(app: App, { services, guards, config }: RouteConte
     return checkoutPage({ reference: payment.reference, number: invoice.number ?? invoice.id, amount: formatMinorAmount(payment.amountMinor, payment.currency), status: payment.status });
   });
 
-  app.post('/billing/test-checkout/:reference', {
+  app.post(`${TEST_CHECKOUT_PATH}:reference`, {
     schema: {
       tags,
-      summary: 'Complete a payment on the test gateway: {"outcome":"success"|"failure"}, as a provider callback would',
+      summary: 'Complete a payment on the test gateway ({"outcome":"success"|"failure"}, optionally saving a test card), as a provider callback would',
       security: [],
       params: Type.Object({ reference: Type.String({ maxLength: 100 }) }),
       body: TestCheckoutBodySchema,
       response: { 200: Type.Object({ reference: Type.String(), paymentStatus: Type.String(), invoiceStatus: Type.String() }), ...errorResponses },
     },
   }, async (request) => {
-    const { payment, invoice } = await billing.completeTestPayment(request.params.reference, request.body.outcome);
+    const { payment, invoice } = await billing.completeTestPayment(request.params.reference, request.body.outcome, request.body.saveCard ?? null);
     return { reference: payment.reference, paymentStatus: payment.status, invoiceStatus: invoice.status };
   });
 
@@ -162,10 +169,11 @@ function checkoutPage(p: { reference: string; number: string; amount: string; st
 <body><h1>Test checkout</h1>
 <p>Invoice <strong>${escapeHtml(p.number)}</strong>: <strong>${escapeHtml(p.amount)}</strong>. Payment ${escapeHtml(p.reference)} is <strong id="status">${escapeHtml(p.status)}</strong>.</p>
 <p>This is Tollgate's test gateway: no money moves. Choose what the provider would report.</p>
+<p><label>On success, save a test card that <select id="save"><option value="">(do not save)</option><option value="approve">approves</option><option value="decline">declines</option></select> later charges</label></p>
 <button data-outcome="success">Pay (success)</button><button data-outcome="failure">Decline (failure)</button>
 <script>
 for (const button of document.querySelectorAll('button')) button.addEventListener('click', async () => {
-  const res = await fetch(${JSON.stringify(testCheckoutPath(p.reference))}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outcome: button.dataset.outcome }) });
+  const res = await fetch(${JSON.stringify(testCheckoutPath(p.reference))}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outcome: button.dataset.outcome, ...(document.getElementById('save').value ? { saveCard: document.getElementById('save').value } : {}) }) });
   const body = await res.json();
   document.getElementById('status').textContent = res.ok ? body.paymentStatus + ' (invoice ' + body.invoiceStatus + ')' : body.error.message;
 });
