@@ -239,8 +239,20 @@ export class BillingRepository {
   }
 
   async lines(invoiceId: string): Promise<StoredInvoiceLine[]> {
-    const rows = await this.db.select().from(invoiceLines).where(eq(invoiceLines.invoiceId, invoiceId)).orderBy(asc(invoiceLines.position));
-    return rows.map(({ invoiceId: _id, ...line }) => ({ ...line, unitPriceScale: line.unitPriceScale as 'minor' | 'micros' }));
+    return (await this.linesOf([invoiceId])).get(invoiceId) ?? [];
+  }
+
+  /** The lines of many invoices in one query (a page of the list), by invoice. */
+  async linesOf(invoiceIds: readonly string[]): Promise<Map<string, StoredInvoiceLine[]>> {
+    const byInvoice = new Map<string, StoredInvoiceLine[]>(invoiceIds.map((id) => [id, []]));
+    if (invoiceIds.length === 0) return byInvoice;
+    const rows = await this.db
+      .select()
+      .from(invoiceLines)
+      .where(inArray(invoiceLines.invoiceId, [...invoiceIds]))
+      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position));
+    for (const { invoiceId, ...line } of rows) byInvoice.get(invoiceId)?.push({ ...line, unitPriceScale: line.unitPriceScale as 'minor' | 'micros' });
+    return byInvoice;
   }
 
   /** A page of invoices, newest first: one customer's, or everyone's for an admin (`userId` null). */

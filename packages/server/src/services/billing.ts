@@ -1,5 +1,5 @@
 import type { BillingProfileBody, InvoiceStatus, PaymentGatewayId } from '@tollgate/contracts';
-import { proratedFeeLine, upgradeLine, type Clock, type EventBus, type Plan, type SecretBox, type Subscription, type User } from '@tollgate/core';
+import { proratedFeeLine, upgradeLine, vatRateBps, type Clock, type EventBus, type Plan, type SecretBox, type Subscription, type User } from '@tollgate/core';
 import {
   dueDateFor,
   feeDescription,
@@ -8,7 +8,6 @@ import {
   paymentRequestFor,
   runBillingCycle,
   settlePayment,
-  vatRateFor,
   type BillingSettings,
   type SettlementDeps,
 } from '@tollgate/jobs';
@@ -44,10 +43,6 @@ export class BillingService {
     private readonly options: BillingServiceOptions,
   ) {}
 
-  get settings(): BillingSettings {
-    return this.options.settings;
-  }
-
   // ------------------------------------------------------------------------------------------
   // Profile
 
@@ -67,7 +62,7 @@ export class BillingService {
   }
 
   vatRateBpsFor(country: string | null): number {
-    return vatRateFor({ country } as Parameters<typeof vatRateFor>[0], this.options.settings);
+    return vatRateBps(country, this.options.settings.vatRates);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -84,9 +79,8 @@ export class BillingService {
     return { invoice, lines: await this.repos.billing.lines(id) };
   }
 
-  async linesOf(invoices: readonly Invoice[]): Promise<Map<string, StoredInvoiceLine[]>> {
-    const entries = await Promise.all(invoices.map(async (i) => [i.id, await this.repos.billing.lines(i.id)] as const));
-    return new Map(entries);
+  linesOf(invoices: readonly Invoice[]): Promise<Map<string, StoredInvoiceLine[]>> {
+    return this.repos.billing.linesOf(invoices.map((i) => i.id));
   }
 
   async pdf(user: User, id: string): Promise<{ filename: string; content: Buffer }> {
