@@ -487,7 +487,8 @@ export class BillingRepository {
             updated_at = now()
           from (select id, scheduled_plan_id is not null or cancel_at_period_end as changed from subscriptions
                 where id = any(${sql.param([...subscriptionIds])}::text[]) for update) old
-          where s.id = old.id and s.current_period_start < ${asOf.toISOString()}::timestamptz
+          where s.id = old.id and s.id = any(${sql.param([...subscriptionIds])}::text[])
+            and s.current_period_start < ${asOf.toISOString()}::timestamptz
           returning s.id, s.plan_id, old.changed`,
     );
     const moved = changed.filter((r) => r.changed);
@@ -499,6 +500,15 @@ export class BillingRepository {
       );
     }
     return moved.map((m) => m.id);
+  }
+
+  /**
+   * Refreshes the planner's statistics of the tables the cycle reads. PostgreSQL's autovacuum
+   * keeps them roughly current; PGlite has none, and without them the cycle's page and numbering
+   * queries fall back to scanning whole tables for every batch.
+   */
+  async analyzeForCycle(): Promise<void> {
+    await this.db.execute(sql`analyze subscriptions, api_keys, usage_counters, invoices, billing_profiles`);
   }
 
   async startRun(period: string, asOf: Date, now: Date): Promise<BillingRun> {

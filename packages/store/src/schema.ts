@@ -372,8 +372,10 @@ export const invoices = pgTable('invoices', {
 }, (t) => [
   // The cycle's idempotency: a second run for a period finds the invoice and creates nothing.
   uniqueIndex('invoices_cycle_key').on(t.userId, t.currency, t.periodStart).where(sql`kind = 'cycle'`),
+  // The number is the year and sequence spelled out, so its uniqueness is theirs too.
   uniqueIndex('invoices_number_key').on(t.number),
-  uniqueIndex('invoices_year_sequence_key').on(t.year, t.sequence),
+  // The cycle's numbering phase walks a period's drafts in customer order.
+  index('invoices_cycle_drafts_idx').on(t.periodStart, t.userId, t.currency).where(sql`kind = 'cycle' and status = 'draft'`),
   index('invoices_user_created_idx').on(t.userId, t.createdAt),
   index('invoices_status_due_idx').on(t.status, t.dueAt),
   index('invoices_unmailed_idx').on(t.createdAt).where(sql`emailed_at is null and status <> 'draft'`),

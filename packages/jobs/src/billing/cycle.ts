@@ -49,11 +49,14 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
   const periodEnd = new Date(nextMonthStartMs(periodStartMs));
   const period = billingPeriodOf(periodStart);
   const pastMonthCounter = `month:${monthPeriod(periodStartMs - 1)}`;
-  const customersPerBatch = options.customersPerBatch ?? 2_000;
+  // 5,000 a batch: measured faster than 2,000 on both databases (docs/benchmarks.md), each
+  // transaction still well under two seconds.
+  const customersPerBatch = options.customersPerBatch ?? 5_000;
   const report = (run: BillingRun | null) => run && options.onProgress?.(run);
 
   report(await repos.billing.startRun(period, periodStart, new Date(clock.now())));
   try {
+    await repos.billing.analyzeForCycle();
     let after = '';
     for (;;) {
       const page = await repos.billing.billableSubscriptions(periodStart, pastMonthCounter, after, customersPerBatch);
@@ -66,7 +69,10 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
       }));
       await invalidateKeys(deps, changed);
       report(await repos.billing.updateRun(period, { addCustomers: new Set(page.map((s) => s.userId)).size, addCreated: created.length }));
+      await yieldToEventLoop();
     }
+    // The drafts' statistics, so numbering walks them by index rather than scanning every invoice.
+    await repos.billing.analyzeForCycle();
     await issueDrafts(deps, periodStart, period, options);
     const run = await repos.billing.updateRun(period, { status: 'completed', finishedAt: new Date(clock.now()) });
     report(run);
@@ -122,7 +128,7 @@ async function draftsFor(deps: CycleDeps, page: readonly BillableSubscription[],
 
 async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, options: CycleOptions): Promise<void> {
   const { repos, clock, settings } = deps;
-  const batch = options.issuePerBatch ?? 1_000;
+  const batch = options.issuePerBatch ?? 5_000;
   for (;;) {
     const issuedAt = new Date(clock.now());
     const issued = await repos.transaction(async (tx) => {
@@ -134,7 +140,16 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
     const run = await repos.billing.updateRun(period, { addIssued: issued.length });
     if (run) options.onProgress?.(run);
     await deps.bus.publish({ topic: 'webhooks.pending' });
+    await yieldToEventLoop();
   }
+}
+
+/**
+ * PGlite answers in the same thread, so a cycle that never yields would stop `serve` from
+ * answering anything until it ends: between batches, the server gets its turn.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Keys of subscriptions whose plan or status changed: every instance drops its cached record. */

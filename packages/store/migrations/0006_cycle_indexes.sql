@@ -1,0 +1,2 @@
+DROP INDEX "invoices_year_sequence_key";--> statement-breakpoint
+CREATE INDEX "invoices_cycle_drafts_idx" ON "invoices" USING btree ("period_start","user_id","currency") WHERE kind = 'cycle' and status = 'draft';
