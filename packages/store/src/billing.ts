@@ -210,7 +210,7 @@ export class BillingRepository {
                  issued_at = ${issuedAt.toISOString()}::timestamptz, due_at = ${dueAt.toISOString()}::timestamptz, updated_at = now()
           from unnest(${sql.param(picked.map((p) => p.id))}::text[], ${sql.param(sequences)}::bigint[],
                       ${sql.param(sequences.map((seq) => formatInvoiceNumber(year, seq)))}::text[]) as n(id, seq, number)
-          where i.id = n.id
+          where i.id = n.id and i.id = any(${sql.param(picked.map((p) => p.id))}::text[])
           returning i.id, i.user_id, i.number, i.currency, i.total_minor`,
     );
     return rows.map((r) => ({ id: r.id, userId: r.user_id, number: r.number, status: 'open', currency: r.currency, totalMinor: num(r.total_minor) }));
@@ -321,12 +321,22 @@ export class BillingRepository {
     await this.db.update(invoices).set({ emailedAt: at }).where(eq(invoices.id, id));
   }
 
-  /** Unpaid invoices past their due date whose dunning has not finished, oldest due first. */
-  async overdue(now: Date, limit: number): Promise<Invoice[]> {
+  /**
+   * Unpaid invoices past their due date whose dunning has not finished, oldest due first, a page
+   * at a time after `after` (the last one of the previous page).
+   */
+  async overdue(now: Date, after: { dueAt: Date; id: string } | null, limit: number): Promise<Invoice[]> {
     const rows = await this.db
       .select()
       .from(invoices)
-      .where(and(inArray(invoices.status, ['open', 'failed']), lte(invoices.dueAt, now), sql`${invoices.dunningStage} < 3`))
+      .where(
+        and(
+          inArray(invoices.status, ['open', 'failed']),
+          lte(invoices.dueAt, now),
+          sql`${invoices.dunningStage} < 3`,
+          after ? sql`(${invoices.dueAt}, ${invoices.id}) > (${after.dueAt.toISOString()}::timestamptz, ${after.id})` : undefined,
+        ),
+      )
       .orderBy(asc(invoices.dueAt), asc(invoices.id))
       .limit(limit);
     return rows.map(toInvoice);

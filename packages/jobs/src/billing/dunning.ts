@@ -33,17 +33,16 @@ export interface DunningReport {
  * invoice, the invoice is void and the subscription that never started expires. A reminder is
  * sent before its stage is stored, so a relay that is down delays it rather than losing it.
  */
-export async function runDunning(deps: DunningDeps): Promise<DunningReport> {
+export async function runDunning(deps: DunningDeps, options: { pageSize?: number } = {}): Promise<DunningReport> {
   const report: DunningReport = { charged: 0, pastDue: 0, reminders: 0, suspended: 0, expired: 0 };
   const now = deps.clock.now();
-  const seen = new Set<string>();
+  let after: { dueAt: Date; id: string } | null = null;
   for (;;) {
-    const page = (await deps.repos.billing.overdue(new Date(now), 500)).filter((i) => !seen.has(i.id));
+    const page = await deps.repos.billing.overdue(new Date(now), after, options.pageSize ?? 500);
     if (page.length === 0) return report;
-    for (const invoice of page) {
-      seen.add(invoice.id);
-      await dunInvoice(deps, invoice, now, report);
-    }
+    for (const invoice of page) await dunInvoice(deps, invoice, now, report);
+    const last = page.at(-1) as Invoice;
+    after = { dueAt: last.dueAt as Date, id: last.id };
   }
 }
 

@@ -58,6 +58,7 @@ describe('billing on PGlite', () => {
     await t?.close();
   });
 
+  // Dunning reads overdue invoices two at a time here, so its paging is exercised.
   const jobDeps = () => ({
     repos: t.deps.repos,
     bus: t.deps.bus,
@@ -342,15 +343,15 @@ describe('billing on PGlite', () => {
     const acmeInvoice = (await invoices(acme.token)).invoices.find((i) => i.kind === 'cycle') as InvoiceBody;
     clock.set(at('2026-02-08T01:00:00Z'));
     const reminders = smtp.received.length;
-    expect((await runDunning(jobDeps())).pastDue).toBeGreaterThanOrEqual(1);
+    expect((await runDunning(jobDeps(), { pageSize: 2 })).pastDue).toBeGreaterThanOrEqual(1);
     expect((await subscriptions(acme.token))[0]?.status).toBe('past_due');
     expect((await callData(acme.key as string)).statusCode).toBe(200);
     expect(smtp.received.length).toBe(reminders);
 
     clock.set(at('2026-02-11T01:00:00Z'));
-    await runDunning(jobDeps());
+    await runDunning(jobDeps(), { pageSize: 2 });
     clock.set(at('2026-02-15T01:00:00Z'));
-    await runDunning(jobDeps());
+    await runDunning(jobDeps(), { pageSize: 2 });
     const sent = await Promise.all(smtp.received.slice(reminders).map((m) => simpleParser(m.raw)));
     const toAcme = sent.filter((m) => m.subject?.includes(acmeInvoice.number));
     expect(toAcme.map((m) => m.subject)).toEqual([
@@ -360,7 +361,7 @@ describe('billing on PGlite', () => {
     expect((await callData(acme.key as string)).statusCode).toBe(200);
 
     clock.set(at('2026-02-22T01:00:00Z'));
-    const final = await runDunning(jobDeps());
+    const final = await runDunning(jobDeps(), { pageSize: 2 });
     expect(final.suspended).toBeGreaterThanOrEqual(1);
     expect((await subscriptions(acme.token))[0]?.status).toBe('suspended');
     const refused = await callData(acme.key as string);
@@ -368,7 +369,7 @@ describe('billing on PGlite', () => {
     expect(refused.json().error.code).toBe('payment_required');
     // Running again sends nothing more.
     const count = smtp.received.length;
-    await runDunning(jobDeps());
+    await runDunning(jobDeps(), { pageSize: 2 });
     expect(smtp.received.length).toBe(count);
 
     await payWithTestGateway(acme.token, acmeInvoice.id, 'success');
@@ -381,7 +382,7 @@ describe('billing on PGlite', () => {
     expect((await subscribe(user.token, 'viralscore-starter')).statusCode).toBe(201);
     const first = (await invoices(user.token)).invoices[0] as InvoiceBody;
     clock.set(at('2026-03-08T10:00:00Z'));
-    const report = await runDunning(jobDeps());
+    const report = await runDunning(jobDeps(), { pageSize: 2 });
     expect(report.expired).toBe(1);
     expect((await invoice(user.token, first.id)).status).toBe('void');
     expect((await subscriptions(user.token))[0]?.status).toBe('expired');
@@ -407,18 +408,18 @@ describe('billing on PGlite', () => {
 
     const mails = smtp.received.length;
     clock.set(at('2026-03-15T11:00:00Z'));
-    const due = await runDunning(jobDeps());
+    const due = await runDunning(jobDeps(), { pageSize: 2 });
     expect(due.charged).toBe(1);
     expect((await invoice(payer.token, payer.upgradeInvoice)).status).toBe('paid');
     expect((await subscriptions(payer.token))[0]?.status).toBe('active');
     expect((await invoice(decliner.token, decliner.upgradeInvoice)).status).toBe('failed');
     expect((await subscriptions(decliner.token))[0]?.status).toBe('past_due');
     // Passes within the same stage charge nothing again.
-    await runDunning(jobDeps());
+    await runDunning(jobDeps(), { pageSize: 2 });
     expect(await eventCount('invoice.failed', decliner.upgradeInvoice)).toBe(1);
 
     clock.set(at('2026-03-18T11:00:00Z'));
-    await runDunning(jobDeps());
+    await runDunning(jobDeps(), { pageSize: 2 });
     expect(await eventCount('invoice.failed', decliner.upgradeInvoice)).toBe(2);
     const sent = await Promise.all(smtp.received.slice(mails).map((m) => simpleParser(m.raw)));
     const declinedNumber = (await invoice(decliner.token, decliner.upgradeInvoice)).number;
