@@ -81,6 +81,19 @@ export interface IssuedInvoice {
 }
 
 const num = (v: unknown): number => Number(v);
+
+/** The plan columns the cycle's page query selects under a prefix (`plan_fee`, `next_fee`); null when absent. */
+function billedPlan(row: Record<string, unknown>, prefix: 'plan' | 'next'): BilledPlanRow | null {
+  if (!row[`${prefix}_id`]) return null;
+  return {
+    id: row[`${prefix}_id`] as string,
+    name: row[`${prefix}_name`] as string,
+    currency: row[`${prefix}_currency`] as string,
+    monthlyFeeMinor: numOrNull(row[`${prefix}_fee`]),
+    perCallFeeMicros: numOrNull(row[`${prefix}_micros`]),
+    monthlyQuota: numOrNull(row[`${prefix}_quota`]),
+  };
+}
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export class BillingRepository {
@@ -431,7 +444,8 @@ export class BillingRepository {
             order by user_id limit ${customers}
           )
           select s.id, s.user_id, us.email as user_email, s.status, s.cancel_at_period_end, pr.name as product_name,
-                 p.id as plan_id, p.name as plan_name, p.currency, p.monthly_fee_minor, p.per_call_fee_micros, p.monthly_quota,
+                 p.id as plan_id, p.name as plan_name, p.currency as plan_currency, p.monthly_fee_minor as plan_fee,
+                 p.per_call_fee_micros as plan_micros, p.monthly_quota as plan_quota,
                  np.id as next_id, np.name as next_name, np.currency as next_currency, np.monthly_fee_minor as next_fee,
                  np.per_call_fee_micros as next_micros, np.monthly_quota as next_quota,
                  coalesce(u.calls, 0) as calls, coalesce(u.overage, 0) as overage
@@ -455,24 +469,8 @@ export class BillingRepository {
       status: r.status as string,
       cancelAtPeriodEnd: r.cancel_at_period_end as boolean,
       productName: r.product_name as string,
-      plan: {
-        id: r.plan_id as string,
-        name: r.plan_name as string,
-        currency: r.currency as string,
-        monthlyFeeMinor: numOrNull(r.monthly_fee_minor),
-        perCallFeeMicros: numOrNull(r.per_call_fee_micros),
-        monthlyQuota: numOrNull(r.monthly_quota),
-      },
-      scheduledPlan: r.next_id
-        ? {
-            id: r.next_id as string,
-            name: r.next_name as string,
-            currency: r.next_currency as string,
-            monthlyFeeMinor: numOrNull(r.next_fee),
-            perCallFeeMicros: numOrNull(r.next_micros),
-            monthlyQuota: numOrNull(r.next_quota),
-          }
-        : null,
+      plan: billedPlan(r, 'plan') as BilledPlanRow,
+      scheduledPlan: billedPlan(r, 'next'),
       calls: num(r.calls),
       overageCalls: num(r.overage),
     }));
