@@ -270,10 +270,10 @@ export class BillingRepository {
 
   /** A page of invoices, newest first: one customer's, or everyone's for an admin (`userId` null). */
   async list(filter: { userId: string | null; status?: InvoiceStatus; page: number; limit: number }): Promise<{ invoices: Invoice[]; total: number }> {
-    const conditions: SQL[] = [];
+    // Drafts exist only inside a billing run, between billing and numbering: never listed.
+    const conditions: SQL[] = [ne(invoices.status, 'draft')];
     if (filter.userId !== null) conditions.push(eq(invoices.userId, filter.userId));
     if (filter.status) conditions.push(eq(invoices.status, filter.status));
-    else conditions.push(ne(invoices.status, 'draft'));
     const where = and(...conditions);
     const [rows, [total]] = await Promise.all([
       this.db.select().from(invoices).where(where).orderBy(desc(invoices.createdAt), desc(invoices.id)).limit(filter.limit).offset((filter.page - 1) * filter.limit),
