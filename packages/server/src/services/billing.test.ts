@@ -291,6 +291,13 @@ describe('billing on PGlite', () => {
     const numbered = rows as { s: number; number: string }[];
     expect(numbered.map((r) => r.s)).toEqual(numbered.map((_, i) => i + 1));
     expect(numbered.at(-1)?.number).toBe(`INV-2026-${String(numbered.length).padStart(6, '0')}`);
+    // The provider's books: every customer's invoices, filtered by status.
+    const books = await t.inject({ method: 'GET', url: '/api/v1/admin/billing/invoices?status=open&limit=100', headers: auth(admin) });
+    const open = books.json() as { invoices: InvoiceBody[]; pagination: { total: number } };
+    expect(open.invoices.map((i) => i.id)).toEqual(expect.arrayContaining([cycleInvoice.id]));
+    expect(open.invoices.every((i) => i.status === 'open')).toBe(true);
+    expect(new Set(open.invoices.map((i) => i.currency))).toEqual(new Set(['ZAR', 'USD']));
+    expect((await t.inject({ method: 'GET', url: '/api/v1/admin/billing/invoices', headers: auth(acme.token) })).statusCode).toBe(403);
     const runs = await t.inject({ method: 'GET', url: '/api/v1/admin/billing/runs', headers: auth(admin) });
     expect((runs.json() as { period: string }[])[0]?.period).toBe('2026-02');
     expect((await t.inject({ method: 'POST', url: '/api/v1/admin/billing/run', headers: auth(acme.token), payload: {} })).statusCode).toBe(403);

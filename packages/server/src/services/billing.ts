@@ -68,8 +68,10 @@ export class BillingService {
   // ------------------------------------------------------------------------------------------
   // Invoices
 
-  list(user: User, query: { page: number; limit: number; status?: InvoiceStatus }) {
-    return this.repos.billing.list({ userId: user.id, page: query.page, limit: query.limit, ...(query.status ? { status: query.status } : {}) });
+  /** A customer's invoices, or with `everyone` (admins) every customer's: the provider's books. */
+  list(user: User, query: { page: number; limit: number; status?: InvoiceStatus }, everyone = false) {
+    if (everyone && user.role !== 'admin') throw new AppError('forbidden', 'Only administrators see every invoice');
+    return this.repos.billing.list({ userId: everyone ? null : user.id, page: query.page, limit: query.limit, ...(query.status ? { status: query.status } : {}) });
   }
 
   /** The invoice with its lines, for its owner or an admin; anyone else is told it does not exist. */
