@@ -354,7 +354,12 @@ export function lineItemView(line: Pick<InvoiceLine, 'description' | 'quantity' 
   };
 }
 
-export function invoiceAmountsView(invoice: InvoiceAmounts): InvoiceAmountsView {
+/** An invoice's amounts as computed, or as stored (its lines need only what is printed). */
+export type InvoiceAmountsSource = Pick<InvoiceAmounts, 'currency' | 'subtotalMinor' | 'vatRateBps' | 'vatMinor' | 'totalMinor'> & {
+  lines: readonly Parameters<typeof lineItemView>[0][];
+};
+
+export function invoiceAmountsView(invoice: InvoiceAmountsSource): InvoiceAmountsView {
   const c = invoice.currency;
   return {
     currency: c,

@@ -1,5 +1,5 @@
 import type { ApiKeyView, BillingProfileView, BillingRunView, DeliveryView, InvoiceView, PlanView, ProductRouteView, ProductView, SubscriptionView, UserView, WebhookView } from '@tollgate/contracts';
-import { lineItemView, microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
+import { invoiceAmountsView, microsToMajor, minorToMajor, nextMonthStartMs, type Plan, type ProductRoute, type User } from '@tollgate/core';
 import { invoicePdfPath } from '@tollgate/jobs';
 import type { BillingProfile, BillingRun, DeliveryLogEntry, Invoice, KeyWithPlan, StoredInvoiceLine, SubscriptionWithPlan, WebhookEndpoint } from '@tollgate/store';
 import type { ProductWithParts } from '../services/catalog.ts';
@@ -162,14 +162,9 @@ export function invoiceView(invoice: Invoice, lines: readonly StoredInvoiceLine[
     billingPeriodStart: invoice.periodStart.toISOString(),
     // The blueprint prints the period's last second; the store keeps the exclusive end.
     billingPeriodEnd: new Date(invoice.periodEnd.getTime() - 1000).toISOString().replace('.000Z', 'Z'),
-    lineItems: lines.map((line) => lineItemView({ ...line, currency: c })),
-    subtotal: minorToMajor(invoice.subtotalMinor, c),
-    vatRate: invoice.vatRateBps / 10_000,
-    vatAmount: minorToMajor(invoice.vatMinor, c),
-    total: minorToMajor(invoice.totalMinor, c),
+    ...invoiceAmountsView({ ...invoice, lines: lines.map((line) => ({ ...line, currency: c })) }),
     amountDue: minorToMajor(invoice.totalMinor, c),
     amountPaid: minorToMajor(invoice.amountPaidMinor, c),
-    currency: c,
     status: invoice.status,
     createdAt: invoice.createdAt.toISOString(),
     issuedAt: invoice.issuedAt?.toISOString() ?? null,
