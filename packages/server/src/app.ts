@@ -27,7 +27,6 @@ import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
 import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
 import { UsageWriter } from './gateway/usage-writer.ts';
-import { createPaymentGateways } from './payments.ts';
 import type { Services } from './services/index.ts';
 import { billingRoutes } from './http/routes/billing.ts';
 
@@ -106,7 +105,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
     keyPrefix: config.keyPrefix,
     webhooks: { secretBox: deps.secretBox, allowPrivate: config.webhooks.allowPrivate, requireHttps: config.webhooks.requireHttps },
-    billing: { settings: config.billing, publicUrl: config.publicUrl, gateways: createPaymentGateways(config.payments, config.publicUrl), secretBox: deps.secretBox },
+    billing: { settings: config.billing, publicUrl: config.publicUrl, gateways: deps.gateways, secretBox: deps.secretBox },
   });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 

@@ -13,6 +13,7 @@ import {
 } from '@tollgate/runtime';
 import { createRepositories, openPglite, openPostgres, type Database, type Repositories } from '@tollgate/store';
 import type { Config } from './config.ts';
+import { createPaymentGateways, type PaymentGateways } from './payments.ts';
 import { openSecretBox } from './secrets.ts';
 
 export interface Deps {
@@ -23,6 +24,8 @@ export interface Deps {
   clock: Clock;
   /** Seals secrets at rest under MASTER_KEY. */
   secretBox: SecretBox;
+  /** The enabled payment gateways, shared by the API (payments, callbacks) and dunning (saved cards). */
+  gateways: PaymentGateways;
   /** Where rate limits are decided: `embedded`, or Redis (`global`) and its failure mode while it is down. */
   limiter(): { kind: 'embedded' } | ({ kind: 'redis' } & LimiterState);
   close(): Promise<void>;
@@ -59,7 +62,13 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
 /** The adapters around an open database; `close` closes what this made, not the database. */
 export async function assembleDeps(database: Database, config: Config, options: DepsOptions = {}): Promise<Deps> {
   const log = options.log ?? pino({ level: config.logLevel });
-  const base = { database, repos: createRepositories(database.db), clock: options.clock ?? systemClock, secretBox: openSecretBox(config, log) };
+  const base = {
+    database,
+    repos: createRepositories(database.db),
+    clock: options.clock ?? systemClock,
+    secretBox: openSecretBox(config, log),
+    gateways: createPaymentGateways(config.payments, config.publicUrl),
+  };
   if (!config.redisUrl) {
     return { ...base, admission: new MemoryAdmissionStore(), bus: new MemoryEventBus(), limiter: () => ({ kind: 'embedded' }), close: async () => undefined };
   }

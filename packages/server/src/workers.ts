@@ -16,7 +16,6 @@ import { createMailer, WebhookHttpClient } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 import { demoDataEventsJob } from './demo/data-events-job.ts';
-import { createPaymentGateways } from './payments.ts';
 
 /** pg-boss's schema: beside the application's, one per DATABASE_SCHEMA. */
 export function jobSchema(config: Config): string {
@@ -46,7 +45,7 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     publicUrl: config.publicUrl,
     secretBox: deps.secretBox,
     // Dunning charges saved payment methods through them.
-    gateways: createPaymentGateways(config.payments, config.publicUrl),
+    gateways: deps.gateways,
   };
   await queue.run([
     billingCycleJob(billing),

@@ -4,7 +4,6 @@ import { runDunning, sendInvoiceEmails } from '@tollgate/jobs';
 import { ManualClock, SmtpMailer } from '@tollgate/runtime';
 import { pdfText, startSmtpServer } from '@tollgate/runtime/testing';
 import { postgresAvailable } from '@tollgate/store/testing';
-import { createPaymentGateways } from '../payments.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
 /*
@@ -68,7 +67,7 @@ describe('billing on PGlite', () => {
     settings: t.config.billing,
     publicUrl: t.config.publicUrl,
     secretBox: t.deps.secretBox,
-    gateways: createPaymentGateways(t.config.payments, t.config.publicUrl),
+    gateways: t.deps.gateways,
   });
   const invoices = async (token: string) => {
     const res = await t.inject({ method: 'GET', url: '/api/v1/api-marketplace/billing/invoices', headers: auth(token) });
