@@ -99,3 +99,4 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
 }
 export * from './testing-documents.ts';
 export * from './payments/testing.ts';
+export * from './testing-http.ts';

@@ -1,67 +1,47 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRecordingServer, unreachableUrl, type ReceivedRequest, type RecordingServer } from './testing-http.ts';
 import { checkWebhookUrl, isForbiddenAddress, WebhookHttpClient, type WebhookHttpOptions } from './webhook-http.ts';
 
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 // A customer's receiver, stood in for by a real server on 127.0.0.1.
-const received: Received[] = [];
+let received: ReceivedRequest[];
 let connections = 0;
 let streamClosedEarly: Promise<boolean> = Promise.resolve(false);
 let hungRequestClosed: Promise<void> = Promise.resolve();
-let receiver: Server;
+let receiver: RecordingServer;
 let port: number;
 let closedPort: number;
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+function answer({ path }: ReceivedRequest, res: ServerResponse): void {
+  if (path === '/ok') res.end('received');
+  else if (path === '/fail') res.writeHead(500).end('boom');
+  else if (path === '/redirect') res.writeHead(302, { location: `http://127.0.0.1:${port}/target` }).end();
+  else if (path === '/mebibyte') res.end('a'.repeat(1024 * 1024));
+  else if (path === '/endless') {
+    // Streams until the client hangs up; a client reading it all would never finish.
+    const chunk = Buffer.alloc(64 * 1024, 'b');
+    let finished = false;
+    streamClosedEarly = new Promise((resolve) => res.on('close', () => resolve(!finished)));
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+    res.on('finish', () => (finished = true));
+  } else if (path === '/hang') {
+    hungRequestClosed = new Promise((resolve) => res.on('close', () => resolve()));
+  } else res.writeHead(404).end();
 }
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const path = req.url ?? '';
-      received.push({ method: req.method ?? '', path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (path === '/ok') res.end('received');
-      else if (path === '/fail') res.writeHead(500).end('boom');
-      else if (path === '/redirect') res.writeHead(302, { location: `http://127.0.0.1:${port}/target` }).end();
-      else if (path === '/mebibyte') res.end('a'.repeat(1024 * 1024));
-      else if (path === '/endless') {
-        // Streams until the client hangs up; a client reading it all would never finish.
-        const chunk = Buffer.alloc(64 * 1024, 'b');
-        let finished = false;
-        streamClosedEarly = new Promise((resolve) => res.on('close', () => resolve(!finished)));
-        const pump = () => {
-          while (!res.destroyed && res.write(chunk));
-          if (!res.destroyed) res.once('drain', pump);
-        };
-        pump();
-        res.on('finish', () => (finished = true));
-      } else if (path === '/hang') {
-        hungRequestClosed = new Promise((resolve) => res.on('close', () => resolve()));
-      } else res.writeHead(404).end();
-    });
-  });
-  receiver.on('connection', () => connections++);
-  port = await listen(receiver);
-
-  const gone = createServer();
-  closedPort = await listen(gone);
-  await new Promise((resolve) => gone.close(resolve));
+  receiver = await startRecordingServer(answer);
+  receiver.server.on('connection', () => connections++);
+  received = receiver.received;
+  port = Number(new URL(receiver.url).port);
+  closedPort = Number(new URL(await unreachableUrl()).port);
 });
 
-afterAll(async () => {
-  receiver.closeAllConnections();
-  await new Promise((resolve) => receiver.close(resolve));
-});
+afterAll(() => receiver.close());
 
 const clients: WebhookHttpClient[] = [];
 function client(options: WebhookHttpOptions): WebhookHttpClient {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayRequestError } from './gateway.ts';
 import { OZOW_REQUEST_HASH_ORDER, OzowGateway, ozowHash } from './ozow.ts';
-import { callbackRejection, samplePaymentRequest, sendJson as json, startProviderStandIn, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
+import { callbackRejection, samplePaymentRequest, sendJson as json } from './testing.ts';
+import { startRecordingServer, type RecordingServer, type ReceivedRequest } from '../testing-http.ts';
 
 const siteCode = 'TSTSTE0001';
 const privateKey = '215114531AFF7134A94C88CEEA48E';
@@ -16,12 +17,12 @@ function documentedHash(values: string[], key = privateKey): string {
 
 let answer: { status: number; body: unknown } | null = null;
 // Ozow's API, stood in for by a real server on 127.0.0.1: PostPaymentRequest.
-let ozow: ProviderStandIn;
+let ozow: RecordingServer;
 let received: ReceivedRequest[];
 let baseUrl: string;
 
 beforeAll(async () => {
-  ozow = await startProviderStandIn((req, res) => {
+  ozow = await startRecordingServer((req, res) => {
     if (req.method !== 'POST' || req.path !== '/PostPaymentRequest') return json(res, 404, { message: 'not found' });
     if (req.headers['apikey'] !== apiKey) return json(res, 401, { message: 'Authorization has been denied for this request.' });
     if (answer) return json(res, answer.status, answer.body);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayRequestError } from './gateway.ts';
 import { PayfastGateway, payfastRequestSignature } from './payfast.ts';
-import { callbackRejection, phpUrlencode, samplePaymentRequest, startProviderStandIn, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
+import { callbackRejection, phpUrlencode, samplePaymentRequest } from './testing.ts';
+import { startRecordingServer, type RecordingServer, type ReceivedRequest } from '../testing-http.ts';
 
 const merchantId = '10000100';
 const merchantKey = '46f0cd694581a';
@@ -25,12 +26,12 @@ function documentedSignature(pairs: [string, string][], pass?: string): string {
 
 let validateAnswer: { status: number; body: string } = { status: 200, body: 'VALID' };
 // PayFast's validate endpoint, stood in for by a real server on 127.0.0.1.
-let payfast: ProviderStandIn;
+let payfast: RecordingServer;
 let received: ReceivedRequest[];
 let baseUrl: string;
 
 beforeAll(async () => {
-  payfast = await startProviderStandIn((req, res) => {
+  payfast = await startRecordingServer((req, res) => {
     if (req.method === 'POST' && req.path === '/eng/query/validate') res.writeHead(validateAnswer.status, { 'content-type': 'text/plain' }).end(validateAnswer.body);
     else res.writeHead(404).end();
   });

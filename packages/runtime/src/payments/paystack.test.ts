@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayRequestError } from './gateway.ts';
 import { PaystackGateway } from './paystack.ts';
-import { callbackRejection, samplePaymentRequest, sendJson as json, startProviderStandIn, unreachableUrl, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
+import { callbackRejection, samplePaymentRequest, sendJson as json } from './testing.ts';
+import { startRecordingServer, unreachableUrl, type RecordingServer, type ReceivedRequest } from '../testing-http.ts';
 
 const secretKey = 'sk_test_4f9d2c0e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e';
 const payment = samplePaymentRequest({ notifyUrl: 'https://billing.example.com/callbacks/paystack' });
@@ -12,13 +13,13 @@ let transactions: Record<string, unknown> = {};
 let initializeAnswer: { status: number; body: unknown } | null = null;
 let verifyStatus = 200;
 // Paystack's API, stood in for by a real server on 127.0.0.1: initialize and verify.
-let paystack: ProviderStandIn;
+let paystack: RecordingServer;
 let received: ReceivedRequest[];
 let baseUrl: string;
 let closedBaseUrl: string;
 
 beforeAll(async () => {
-  paystack = await startProviderStandIn((req, res) => {
+  paystack = await startRecordingServer((req, res) => {
     if (req.path.startsWith('/hang')) return; // never answers
     if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { status: false, message: 'Invalid key' });
     if (req.method === 'POST' && req.path === '/transaction/initialize') {

@@ -2,7 +2,8 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayRequestError } from './gateway.ts';
 import { StripeGateway } from './stripe.ts';
-import { callbackRejection, samplePaymentRequest, startProviderStandIn, unreachableUrl, type ProviderStandIn, type ReceivedRequest } from './testing.ts';
+import { callbackRejection, samplePaymentRequest } from './testing.ts';
+import { startRecordingServer, unreachableUrl, type RecordingServer, type ReceivedRequest } from '../testing-http.ts';
 
 const secretKey = 'sk_test_51Hx9kQ2eZvKYlo2C0aBcDeFgHiJkLmNoPqRsTuVwXyZ';
 const webhookSecret = 'whsec_8c1f0e9b7a6d5c4b3a29180f7e6d5c4b';
@@ -10,13 +11,13 @@ const payment = samplePaymentRequest({ currency: 'USD', notifyUrl: 'https://bill
 
 // Stripe's API, stood in for by a real server on 127.0.0.1: POST /v1/checkout/sessions.
 let answer: { status: number; body: unknown } | null = null;
-let stripeApi: ProviderStandIn;
+let stripeApi: RecordingServer;
 let received: ReceivedRequest[];
 let apiBaseUrl: string;
 let closedBaseUrl: string;
 
 beforeAll(async () => {
-  stripeApi = await startProviderStandIn((req, res) => {
+  stripeApi = await startRecordingServer((req, res) => {
     const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_stand_in' }).end(JSON.stringify(body));
     const key = (req.headers.authorization ?? '').replace(/^Bearer /, '');
     if (key !== secretKey) {

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMinorAmount } from '@tollgate/runtime';
-import { phpUrlencode, sendJson as json, startProviderStandIn, type ProviderStandIn } from '@tollgate/runtime/testing';
+import { phpUrlencode, sendJson as json, startRecordingServer, type RecordingServer } from '@tollgate/runtime/testing';
 import { queryRows } from '@tollgate/store';
 import { createTestApp, type TestApp } from '../../testing/harness.ts';
 
@@ -41,7 +41,7 @@ interface Notification {
 
 interface Provider {
   gateway: 'paystack' | 'payfast' | 'ozow' | 'stripe';
-  standIn: ProviderStandIn;
+  standIn: RecordingServer;
   env: Record<string, string>;
   /** Checks what the provider was asked for when /pay started this payment. */
   expectAsked(bill: Bill, paymentUrl: string): Promise<void>;
@@ -63,7 +63,7 @@ async function paystack(): Promise<Provider & { setVerifiedAmount(reference: str
   const transactions = new Map<string, { id: number; status: string; amount: number; currency: string }>();
   let nextId = 4_099_260_516;
   let base = '';
-  const standIn = await startProviderStandIn((req, res) => {
+  const standIn = await startRecordingServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { status: false, message: 'Invalid key' });
     if (req.method === 'POST' && req.path === '/transaction/initialize') {
       const body = JSON.parse(req.body) as { reference: string; amount: string; currency: string };
@@ -143,7 +143,7 @@ async function payfast(): Promise<Provider> {
   /** The ITNs "PayFast" sent: their parameter strings, which validate answers VALID for. */
   const sent = new Set<string>();
   const pfIds = new Map<string, string>();
-  const standIn = await startProviderStandIn((req, res) => {
+  const standIn = await startRecordingServer((req, res) => {
     if (req.method === 'GET' && req.path.startsWith('/eng/process?')) {
       // PayFast checks the request's signature: the pairs as sent, the passphrase appended, MD5.
       const pairs = req.path.slice(req.path.indexOf('?') + 1).split('&');
@@ -260,7 +260,7 @@ async function ozow(): Promise<Provider> {
   const apiKey = 'EB5758F2C3B4DF3FF4F2669D5FF5B';
   const requests = new Map<string, { paymentRequestId: string; transactionId: string }>();
   let base = '';
-  const standIn = await startProviderStandIn((req, res) => {
+  const standIn = await startRecordingServer((req, res) => {
     if (req.method !== 'POST' || req.path !== '/PostPaymentRequest') return json(res, 404, { message: 'not found' });
     if (req.headers['apikey'] !== apiKey) return json(res, 401, { message: 'Authorization has been denied for this request.' });
     const body = JSON.parse(req.body) as Record<string, unknown>;
@@ -341,7 +341,7 @@ async function stripe(): Promise<Provider> {
   const sessions = new Map<string, Record<string, unknown>>();
   let base = '';
   let events = 0;
-  const standIn = await startProviderStandIn((req, res) => {
+  const standIn = await startRecordingServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${secretKey}`) return json(res, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
     if (req.method !== 'POST' || req.path !== '/v1/checkout/sessions') return json(res, 404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
     const form = Object.fromEntries(new URLSearchParams(req.body));
