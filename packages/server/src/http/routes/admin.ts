@@ -1,8 +1,9 @@
 import { Type } from 'typebox';
 import { ApiKeySchema, BillingRunBodySchema, BillingRunSchema, CustomPlanBodySchema, GrantSubscriptionBodySchema, InvoiceListQuerySchema, InvoiceListSchema, PlanSchema, SubscriptionSchema } from '@tollgate/contracts';
 import { currentUser } from '../authenticate.ts';
-import { billingRunView, invoiceView, keyView, planView, subscriptionView } from '../views.ts';
-import { errorResponses, IdParams, pagination } from './common.ts';
+import { billingRunView, keyView, planView, subscriptionView } from '../views.ts';
+import { invoicePage } from './billing.ts';
+import { errorResponses, IdParams } from './common.ts';
 import type { App, RouteContext } from './types.ts';
 
 export function adminRoutes(app: App, { services, guards, clock, config }: RouteContext): void {
@@ -53,12 +54,7 @@ export function adminRoutes(app: App, { services, guards, clock, config }: Route
   app.get('/api/v1/admin/billing/invoices', {
     ...admin,
     schema: { tags: ['admin', 'billing'], summary: "Every customer's invoices, newest first (status filter)", querystring: InvoiceListQuerySchema, response: { 200: InvoiceListSchema, ...errorResponses } },
-  }, async (request) => {
-    const { page = 1, limit = 20, status } = request.query;
-    const { invoices, total } = await services.billing.list(currentUser(request), { page, limit, ...(status ? { status } : {}) }, true);
-    const lines = await services.billing.linesOf(invoices);
-    return { invoices: invoices.map((i) => invoiceView(i, lines.get(i.id) ?? [], config.publicUrl)), pagination: pagination(page, limit, total) };
-  });
+  }, async (request) => invoicePage(services.billing, currentUser(request), request.query, true, config.publicUrl));
 
   app.get('/api/v1/admin/billing/runs', {
     ...admin,

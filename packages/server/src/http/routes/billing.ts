@@ -13,7 +13,10 @@ import {
   SubscriptionSchema,
   TestCheckoutBodySchema,
 } from '@tollgate/contracts';
+import type { InvoiceStatus } from '@tollgate/contracts';
+import type { User } from '@tollgate/core';
 import { formatMinorAmount, TEST_CHECKOUT_PATH } from '@tollgate/runtime';
+import type { BillingService } from '../../services/billing.ts';
 
 const testCheckoutPath = (reference: string) => `${TEST_CHECKOUT_PATH}${reference}`;
 import { notFound } from '../app-error.ts';
@@ -49,12 +52,7 @@ export function billingRoutes(app: App, { services, guards, config }: RouteConte
   app.get(`${BASE}/invoices`, {
     ...customer,
     schema: { tags, summary: 'Your invoices, newest first', querystring: InvoiceListQuerySchema, response: { 200: InvoiceListSchema, ...errorResponses } },
-  }, async (request) => {
-    const { page = 1, limit = 20, status } = request.query;
-    const { invoices, total } = await billing.list(currentUser(request), { page, limit, ...(status ? { status } : {}) });
-    const lines = await billing.linesOf(invoices);
-    return { invoices: invoices.map((i) => invoiceView(i, lines.get(i.id) ?? [], config.publicUrl)), pagination: pagination(page, limit, total) };
-  });
+  }, async (request) => invoicePage(billing, currentUser(request), request.query, false, config.publicUrl));
 
   app.get(`${BASE}/invoices/:id`, {
     ...customer,
@@ -157,6 +155,20 @@ export function billingRoutes(app: App, { services, guards, config }: RouteConte
     ...customer,
     schema: { tags: ['subscriptions'], summary: 'Take back a cancellation scheduled for the period end', params: IdParams, response: { 200: SubscriptionSchema, ...errorResponses } },
   }, async (request) => subscriptionView(await subscriptions.resume(currentUser(request), request.params.id)));
+}
+
+/** A page of invoices in the blueprint's `{invoices, pagination}` shape: the customer's, or with `everyone` (admins) all. */
+export async function invoicePage(
+  billing: BillingService,
+  user: User,
+  query: { page?: number; limit?: number; status?: InvoiceStatus },
+  everyone: boolean,
+  publicUrl: string,
+) {
+  const { page = 1, limit = 20, status } = query;
+  const { invoices, total } = await billing.list(user, { page, limit, ...(status ? { status } : {}) }, everyone);
+  const lines = await billing.linesOf(invoices);
+  return { invoices: invoices.map((i) => invoiceView(i, lines.get(i.id) ?? [], publicUrl)), pagination: pagination(page, limit, total) };
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
