@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './lib/child.ts';
 import { clusterRun } from './lib/cluster.ts';
+import { startBenchRedis, type BenchRedis } from './lib/redis.ts';
 import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
 import { Redis } from 'ioredis';
 import { BENCH_PATH } from './lib/protocol.ts';
@@ -24,12 +25,15 @@ import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/
  * bench/results/profiles/; profiling slows it, so figures of such a run are not the reference;
  * summarize one with `npx tsx bench/profile-summary.ts <file>`), BENCH_REDIS_KEYS (key counts run
  * again with limits in Redis, "1"), BENCH_CLUSTER (0: skip one vs two instances on PostgreSQL +
- * Redis), BENCH_REDIS_URL, BENCH_DATABASE_URL (the servers for those).
+ * Redis), BENCH_REDIS_ROUNDS (alternating embedded/Redis rounds, 5; 0 skips them),
+ * BENCH_REDIS_URL (a Redis to use; by default the bench starts its own, see lib/redis.ts),
+ * BENCH_REDIS_PRIORITY (0: that Redis at normal priority), BENCH_DATABASE_URL (PostgreSQL for
+ * the cluster run).
  * Method and figures: docs/benchmarks.md.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+const MACHINE_REDIS_URL = 'redis://127.0.0.1:6379';
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const RESULTS = path.join(ROOT, 'bench', 'results');
 
@@ -55,6 +59,8 @@ const settings = {
   cluster: process.env.BENCH_CLUSTER !== '0',
   /** Key counts run again with limits in Redis ("" for none). */
   redisKeyCounts: (process.env.BENCH_REDIS_KEYS ?? '1').split(',').filter((x) => x.trim() !== '').map(Number),
+  /** Rounds of the embedded gateway and the Redis one measured one after the other, 1 key. */
+  redisRounds: envNumber('BENCH_REDIS_ROUNDS', 5, 0),
   pin: process.env.BENCH_PIN !== '0' && hasTaskset(),
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
   path: BENCH_PATH,
@@ -68,6 +74,12 @@ const SERVER_CPU = 1;
 const SAME_LOAD_SHARE = 0.5;
 const LOADGEN_CPU = 0;
 const tempDirs = new Set<string>();
+let benchRedis: BenchRedis | null = null;
+/** The Redis of this run (started in main before any Redis-mode server). */
+function redisUrl(): string {
+  if (!benchRedis) throw new Error('the bench Redis is not started');
+  return benchRedis.url;
+}
 
 function cleanup(): void {
   killAllChildren();
@@ -157,11 +169,11 @@ type Mode = 'embedded' | 'redis';
 
 /**
  * Scripts Redis has run so far (EVALSHA and EVAL calls, INFO commandstats): one a call means one
- * request to Redis a call, at most one network round trip (auto-pipelining may share one among
+ * request to Redis a call, at most one network round trip (a pipeline may share one among
  * several calls). total_commands_processed would also count the commands inside each script.
  */
 async function redisScriptCalls(): Promise<number> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
   try {
     const info = await redis.info('commandstats');
     const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
@@ -169,6 +181,71 @@ async function redisScriptCalls(): Promise<number> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** A gateway as the scenarios run it, pinned to the server CPU, on a fresh embedded database in `dataDir`. */
+function startGateway(mode: Mode, keyCount: number, dataDir: string, profileFile: string | null): Promise<RunningServer> {
+  return startServer({
+    script: 'bench/gateway-server.ts',
+    cpu: settings.pin ? SERVER_CPU : null,
+    // BENCH_REDIS_URL is set (empty) either way: the runner's own environment may hold one.
+    env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), BENCH_REDIS_URL: mode === 'redis' ? redisUrl() : '', ...(profileFile ? { BENCH_CPU_PROFILE: profileFile } : {}) },
+    readyTimeoutMs: 300_000,
+  });
+}
+
+interface RedisRound {
+  embedded: Measured;
+  redis: Measured;
+  /** Redis mode's req/s over the embedded mode's, this round. */
+  ratio: number;
+  redisScriptsPerCall: number;
+}
+
+/**
+ * Redis mode against the embedded mode, 1 key: both gateways up at once, measured one after the
+ * other for `rounds` rounds (embedded, then Redis, each with its warm-up), so that the machine's
+ * drift over minutes falls on both alike. The aim is read off the median round.
+ */
+async function redisRounds(rounds: number): Promise<RedisRound[]> {
+  const dirs = [mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-')), mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'))];
+  for (const dir of dirs) tempDirs.add(dir);
+  const servers: RunningServer[] = [];
+  try {
+    log(`Redis mode against embedded mode: ${rounds} alternating rounds, 1 key`);
+    const embedded = await startGateway('embedded', 1, dirs[0] as string, null);
+    servers.push(embedded);
+    const redis = await startGateway('redis', 1, dirs[1] as string, null);
+    servers.push(redis);
+    const embeddedKeys = readFileSync(embedded.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
+    const redisKeys = readFileSync(redis.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
+    const result: RedisRound[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const e = await measure(embedded, embeddedKeys, `round ${round}: gateway (embedded), 1 key`);
+      let scriptsAtStart = 0;
+      const r = await measure(redis, redisKeys, `round ${round}: gateway (Redis), 1 key`, undefined, async () => void (scriptsAtStart = await redisScriptCalls()));
+      const redisScriptsPerCall = ((await redisScriptCalls()) - scriptsAtStart) / r.result.requests;
+      result.push({ embedded: e, redis: r, ratio: r.result.rps / e.result.rps, redisScriptsPerCall });
+      log(`round ${round}: Redis mode ${((r.result.rps / e.result.rps) * 100).toFixed(1)} % of embedded, ${redisScriptsPerCall.toFixed(3)} scripts per call`);
+    }
+    for (const server of servers.splice(0)) {
+      const exit = await server.stop();
+      if (exit.code !== 0) throw new Error(`gateway exited with code ${exit.code} (signal ${exit.signal})`);
+    }
+    return result;
+  } finally {
+    for (const server of servers) await server.stop();
+    for (const dir of dirs) {
+      rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    }
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function scenario(keyCount: number, mode: Mode, rows: Row[], records: ScenarioRecord[]): Promise<void> {
@@ -186,7 +263,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
   try {
     // The gateway first: it creates the keys, which the bare route's run then sends as well.
     log(`gateway with ${keyCount.toLocaleString('en-US')} keys: setting up`);
-    const gateway = await startServer({ script: 'bench/gateway-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), ...(mode === 'redis' ? { BENCH_REDIS_URL: REDIS_URL } : {}), ...(settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile } : {}) }, readyTimeoutMs: 300_000 });
+    const gateway = await startGateway(mode, keyCount, dataDir, settings.cpuProfile ? profileFile : null);
     keys = readFileSync(gateway.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
     if (keys.length !== keyCount) throw new Error(`gateway wrote ${keys.length} keys, expected ${keyCount}`);
     log(`gateway ready in ${(gateway.ready.setupMs / 1000).toFixed(1)} s (database, seed, ${keyCount} keys)`);
@@ -246,9 +323,15 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const records: ScenarioRecord[] = [];
   for (const keyCount of settings.keyCounts) await scenario(keyCount, 'embedded', rows, records);
+  const needsRedis = settings.redisKeyCounts.length > 0 || settings.redisRounds > 0 || settings.cluster;
+  if (needsRedis) {
+    benchRedis = await startBenchRedis({ cpu: settings.pin ? LOADGEN_CPU : null, fallbackUrl: MACHINE_REDIS_URL });
+    log(`Redis: ${benchRedis.description}`);
+  }
   for (const keyCount of settings.redisKeyCounts) await scenario(keyCount, 'redis', rows, records);
+  const rounds = settings.redisRounds > 0 ? await redisRounds(settings.redisRounds) : [];
   const cluster = settings.cluster
-    ? await clusterRun({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, connections: settings.connections, warmupSec: settings.warmupSec, durationSec: settings.durationSec, log })
+    ? await clusterRun({ databaseUrl: DATABASE_URL, redisUrl: redisUrl(), connections: settings.connections, warmupSec: settings.warmupSec, durationSec: settings.durationSec, log })
     : null;
 
   const totalSec = (Date.now() - started) / 1000;
@@ -281,6 +364,14 @@ async function main(): Promise<void> {
       `  several instances (PostgreSQL + Redis, 1 key, servers not pinned): one instance ${Math.round(cluster.one.rps)} req/s (p99 ${cluster.one.latencyMs?.p99.toFixed(2)} ms); two instances ${Math.round(cluster.two.total)} req/s in total (p99 ${p99s} ms), ${((cluster.two.total / cluster.one.rps) * 100).toFixed(0)} % of one`,
     );
   }
+  if (rounds.length > 0) {
+    const ratios = rounds.map((r) => r.ratio);
+    const m = median(ratios);
+    const scripts = Math.max(...rounds.map((r) => r.redisScriptsPerCall));
+    out.push(
+      `  Redis mode against embedded, ${rounds.length} alternating rounds (1 key): ${rounds.map((r) => `${Math.round(r.redis.result.rps)}/${Math.round(r.embedded.result.rps)} req/s`).join(', ')}; median ${(m * 100).toFixed(1)} % (${m >= 0.8 ? 'meets' : 'MISSES'} the aim of 80 %), at most ${scripts.toFixed(3)} Redis requests per call (${scripts <= 1.005 ? 'meets' : 'MISSES'} the aim of one); Redis: ${benchRedis?.description}`,
+    );
+  }
   for (const record of records) {
     const s = record.gateway.serverStats;
     if (record.gateway.redisCommandsPerCall !== null) out.push(`  gateway (Redis) ${record.keys} keys: ${record.gateway.redisCommandsPerCall.toFixed(3)} Redis requests (scripts) per call`);
@@ -301,6 +392,8 @@ async function main(): Promise<void> {
         settings: { ...settings, pinned },
         rows: rows.map((row) => ({ scenario: row.scenario, kind: row.kind, keys: row.keys, rps: row.result.rps, latencyMs: row.result.latencyMs, ratio: ratio(row), p99DeltaMs: p99Delta(row), serverCpu: row.serverCpu, loadgenCpu: row.loadgenCpu })),
         scenarios: records,
+        redis: benchRedis?.description ?? null,
+        redisRounds: rounds.map((r) => ({ embeddedRps: r.embedded.result.rps, redisRps: r.redis.result.rps, ratio: r.ratio, redisScriptsPerCall: r.redisScriptsPerCall, embeddedServerCpu: r.embedded.serverCpu, redisServerCpu: r.redis.serverCpu })),
         cluster,
       },
       null,
@@ -308,6 +401,7 @@ async function main(): Promise<void> {
     ) + '\n',
   );
   console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  await benchRedis?.stop();
 }
 
 try {

@@ -72,6 +72,42 @@ describe.skipIf(!available)('RedisAdmissionStore', () => {
     }
   });
 
+  it('a turn of the event loop sends one script for each key, all in one write, and each call gets its own decision', async () => {
+    const opened = openRedisStore();
+    const memory = new MemoryAdmissionStore();
+    const rate: RatePolicy = { algorithm: 'token-bucket', ratePerMinute: 60, burst: 25 };
+    const window: RatePolicy = { algorithm: 'sliding-window', ratePerMinute: 12, burst: 12 };
+    const quota: QuotaPolicy = { dailyCap: 20, monthlyQuota: null, billsOverage: false };
+    const now = Date.UTC(2026, 10, 23, 12);
+    try {
+      await opened.redis.ping(); // connected, so commands go to the socket rather than a queue
+      const stream = opened.redis.stream;
+      const writes: number[] = [];
+      // What reaches the socket: one writev of several commands, or one write per command.
+      const writev = stream._writev?.bind(stream);
+      const write = stream._write.bind(stream);
+      stream._writev = (chunks, callback) => {
+        writes.push(chunks.length);
+        writev?.(chunks, callback);
+      };
+      stream._write = (chunk, encoding, callback) => {
+        writes.push(1);
+        write(chunk, encoding, callback);
+      };
+      // Three keys, 30 calls each, interleaved, one millisecond apart: past the daily cap of 20
+      // on the bucket key, past the window's 12 on the other two.
+      const plan = (i: number) => (i % 3 === 0 ? rate : window);
+      const calls = Array.from({ length: 90 }, (_, i) => opened.store.admit(`key_turn${i % 3}`, plan(i), quota, now + i));
+      const results = await Promise.all(calls);
+      expect(writes).toEqual([3]);
+      const expected = Array.from({ length: 90 }, (_, i) => memory.admit(`key_turn${i % 3}`, plan(i), quota, now + i));
+      expect(results).toEqual(expected);
+      expect(new Set(results.map((r) => r.outcome))).toEqual(new Set(['admitted', 'quota_exceeded', 'rate_limited']));
+    } finally {
+      await opened.close();
+    }
+  });
+
   it('keys are hash-tagged by API key id, so a script touches one Cluster slot', async () => {
     const opened = openRedisStore();
     try {
