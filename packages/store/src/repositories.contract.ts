@@ -688,6 +688,17 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(await countsOf(key, at)).toEqual({ day: 4, month: 4 });
       });
 
+      it('pruneRecords deletes the call records before a time, a batch at a time, and keeps the rest', async () => {
+        const { user, key } = await makeKeyOwner();
+        const mine = { apiKeyId: key.id, userId: user.id };
+        // Years before anything the other tests write, so only these records are old enough.
+        const old = Array.from({ length: 5 }, (_, i) => usage({ ...mine, createdAt: new Date(Date.UTC(2001, 0, 1 + i)) }));
+        await repos.usage.writeBatch([...old, usage({ ...mine, createdAt: new Date(Date.UTC(2002, 0, 2)) })]);
+        expect(await repos.usage.pruneRecords(new Date(Date.UTC(2002, 0, 1)), 2)).toBe(5);
+        const left = await queryRows<{ created_at: string | Date }>(database.db, sql`select created_at from api_usage where api_key_id = ${key.id}`);
+        expect(left.map((r) => new Date(r.created_at).toISOString())).toEqual(['2002-01-02T00:00:00.000Z']);
+      });
+
       it('compactRollups folds old minutes into hours and keeps the totals', async () => {
         const { user, key } = await makeKeyOwner();
         const at = (iso: string) => new Date(iso);
