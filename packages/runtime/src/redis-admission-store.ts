@@ -196,7 +196,14 @@ export class RedisAdmissionStore implements AdmissionStore {
     const stream = this.redis.stream as { cork?: () => void; uncork?: () => void } | undefined;
     stream?.cork?.();
     try {
-      for (const batch of batches) this.decide(batch);
+      for (const batch of batches) {
+        try {
+          this.decide(batch);
+        } catch (error) {
+          // Not sent: its calls fail (the gateway falls back), and the other batches go on.
+          for (const call of batch.calls) call.reject(error);
+        }
+      }
     } finally {
       stream?.uncork?.();
     }
