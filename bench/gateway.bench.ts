@@ -83,6 +83,7 @@ function redisUrl(): string {
 
 function cleanup(): void {
   killAllChildren();
+  void benchRedis?.stop(); // SIGKILL, sent before this returns
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
 process.on('SIGINT', () => {

@@ -58,11 +58,6 @@ export function pinSelf(cpu: number): boolean {
 }
 
 const live = new Set<ChildProcess>();
-/** Counts `child` among the processes killed by `killAllChildren`. */
-export function trackChild(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-}
 /** Last resort for an exception or Ctrl-C in the runner: no server outlives it. */
 export function killAllChildren(): void {
   for (const child of live) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -50,8 +50,9 @@ export interface PrivateRedis {
 /**
  * A redis-server of the test's own on a free port, to take down and bring back: failure tests
  * cannot stop the shared one. Needs the `redis-server` binary (installed with Redis).
+ * `launcher` is a command it runs under (the bench pins it with `taskset`, say).
  */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: { launcher?: readonly string[] } = {}): Promise<PrivateRedis> {
   const { spawn } = await import('node:child_process');
   const { createServer } = await import('node:net');
   const port = await new Promise<number>((resolve, reject) => {
@@ -68,7 +69,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     url,
     port,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      const command = [...(options.launcher ?? []), 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+      child = spawn(command[0] as string, command.slice(1), { stdio: 'ignore' });
       for (let attempt = 0; attempt < 100; attempt++) {
         const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
         client.on('error', () => undefined);
