@@ -155,7 +155,7 @@ export const apiKeys = pgTable('api_keys', {
 /**
  * One row per gateway call, refused ones included. Written in batches by the usage writer. An
  * append-only log: a call's id is its request id (the X-Request-Id it was answered with), and
- * the table has no primary key, whose index every call would pay for (~10 % of a record's cost
+ * the table has no primary key, whose index every call would pay for (~15 % of a record's cost
  * in PGlite) and nothing reads by.
  */
 export const apiUsage = pgTable('api_usage', {
@@ -177,8 +177,8 @@ export const apiUsage = pgTable('api_usage', {
   isSandbox: boolean('is_sandbox').notNull().default(false),
   createdAt: tstz('created_at').notNull(),
 }, (t) => [
-  // Analytics read the minute rollups; the raw log is read per key (a key's recent calls, the
-  // blueprint's index) and pruned by time. Each index here is paid on every call recorded: rows
+  // Analytics read the minute rollups; the raw log keeps the blueprint's per-key index (for a
+  // key's recent calls; no API reads them yet) and is pruned by time. Each index here is paid on every call recorded: rows
   // arrive in time order, so a BRIN index (a few pages, updated once per block range) serves the
   // pruning at a fraction of a B-tree's cost per row.
   index('api_usage_key_id_created_idx').on(t.apiKeyId, t.createdAt),
