@@ -330,7 +330,11 @@ async function accounting(b: Bench): Promise<Accounting> {
   const sqlRows = (text: string) => b.t.database.executeSql(text).then((r) => r.rows);
   const byStatus = await sqlRows(`select status, count(*)::int as n from webhook_deliveries where event_type = '${EVENT}' group by status`);
   const [undispatched] = await sqlRows(`select count(*)::int as n from webhook_events where type = '${EVENT}' and dispatched_at is null`);
-  const [failed] = await sqlRows(`select count(*)::int as n from webhook_attempts where status_code is null or status_code not between 200 and 299`);
+  // A delivery's latest attempt is on its row; webhook_attempts holds the earlier ones.
+  const [failed] = await sqlRows(
+    `select (select count(*) from webhook_attempts where status_code is null or status_code not between 200 and 299)
+          + (select count(*) from webhook_deliveries where last_attempt_at is not null and (last_status_code is null or last_status_code not between 200 and 299)) as n`,
+  );
   return {
     deliveries: Object.fromEntries(byStatus.map((r) => [String(r.status), Number(r.n)])),
     undispatchedEvents: Number(undispatched?.n ?? 0),
@@ -418,7 +422,7 @@ function verify(b: Bench, emitted: Emitted[], got: ReceivedColumns, drained: boo
 // ---------------------------------------------------------------------------------------------
 // Where the latency goes, from the product's own tables: the event's occurredAt, the dispatch
 // that fanned it out (dispatched_at: the deliverer's clock when that round began), the attempt's
-// start and duration (webhook_attempts), and the receipt.
+// start and duration (the delivery's latest attempt, on its row), and the receipt.
 
 interface Stages {
   /** occurredAt → dispatched_at: waiting in the outbox for the dispatcher. */
@@ -437,12 +441,11 @@ async function stages(b: Bench, verified: Verified): Promise<Stages> {
     `select d.event_id, d.endpoint_id,
             extract(epoch from ev.occurred_at) * 1000 as occurred,
             extract(epoch from ev.dispatched_at) * 1000 as dispatched,
-            extract(epoch from a.started_at) * 1000 as started,
-            a.duration_ms
+            extract(epoch from d.last_attempt_at) * 1000 as started,
+            d.last_duration_ms as duration_ms
        from webhook_deliveries d
        join webhook_events ev on ev.id = d.event_id
-       join webhook_attempts a on a.delivery_id = d.id
-      where d.event_type = $1`,
+      where d.event_type = $1 and d.last_attempt_at is not null`,
     [EVENT],
   );
   // With a fan-out above 1 an event has several receipts; "POST to receipt" then takes the last.

@@ -291,14 +291,21 @@ export const webhookEvents = pgTable('webhook_events', {
   dispatchedAt: tstz('dispatched_at'),
 }, (t) => [
   uniqueIndex('webhook_events_id_key').on(t.id),
-  uniqueIndex('webhook_events_dedupe_key').on(t.dedupeKey),
+  // Partial: most events have no dedupe key, and each would otherwise cost an index entry.
+  uniqueIndex('webhook_events_dedupe_key').on(t.dedupeKey).where(sql`dedupe_key is not null`),
   index('webhook_events_undispatched_idx').on(t.seq).where(sql`dispatched_at is null`),
 ]);
 
-/** One event for one endpoint: its place in the endpoint's queue (`seq`) and where it stands. */
+/**
+ * One event for one endpoint: its place in the endpoint's queue (`seq`), where it stands, and its
+ * latest attempt (`last_*`; the earlier ones are in `webhook_attempts`), so a delivery that
+ * succeeds at once is one insert and one update. The id is derived from the endpoint and the
+ * event, so fanning an event out twice (a dispatcher retrying) cannot queue it twice. Every index
+ * here is paid on each delivery twice (the status update cannot be HOT), so there are few.
+ */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
-  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
-  id: text('id').notNull(),
+  id: text('id').primaryKey(),
+  seq: bigserial('seq', { mode: 'number' }).notNull(),
   endpointId: text('endpoint_id').notNull().references(() => webhookEndpoints.id),
   eventId: text('event_id').notNull(),
   eventType: text('event_type').notNull(),
@@ -307,18 +314,19 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   /** `attempts` when the delivery was last replayed: the retry budget counts from there. */
   roundStart: integer('round_start').notNull().default(0),
   nextAttemptAt: tstz('next_attempt_at'),
+  lastAttemptAt: tstz('last_attempt_at'),
+  lastDurationMs: integer('last_duration_ms'),
   lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  lastResponseExcerpt: text('last_response_excerpt'),
   createdAt: createdAt(),
   deliveredAt: tstz('delivered_at'),
 }, (t) => [
-  uniqueIndex('webhook_deliveries_id_key').on(t.id),
-  // Fanning an event out twice (a dispatcher retrying) cannot queue it twice.
-  uniqueIndex('webhook_deliveries_endpoint_event_key').on(t.endpointId, t.eventId),
   index('webhook_deliveries_endpoint_seq_idx').on(t.endpointId, t.seq),
   index('webhook_deliveries_pending_idx').on(t.endpointId, t.seq).where(sql`status = 'pending'`),
 ]);
 
-/** Every HTTP attempt of a delivery: the delivery log customers read. */
+/** A delivery's attempts before its latest (which is on the delivery row): with it, the delivery log customers read. */
 export const webhookAttempts = pgTable('webhook_attempts', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   deliveryId: text('delivery_id').notNull(),

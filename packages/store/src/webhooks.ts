@@ -111,7 +111,7 @@ export async function insertWebhookEvents(db: Db, events: readonly NewWebhookEve
         select * from unnest(${sql.param(events.map(() => newId('webhookEvent')))}::text[], ${column((e) => e.type)}::text[],
           ${column((e) => e.userId)}::text[], ${column((e) => e.endpointId ?? null)}::text[], ${column((e) => e.dedupeKey ?? null)}::text[],
           ${column((e) => JSON.stringify(e.payload))}::jsonb[], ${column((e) => e.occurredAt.toISOString())}::timestamptz[])
-        on conflict (dedupe_key) do nothing
+        on conflict (dedupe_key) where dedupe_key is not null do nothing
         returning id`,
   );
   return rows.map((r) => r.id);
@@ -141,7 +141,7 @@ export class WebhookRepository {
           left join usage_counters c on c.api_key_id = k.id and c.period = ${`month:${previousMonth}`}
           where k.status = 'active' and p.monthly_quota is not null
             and exists (select 1 from webhook_endpoints e where e.user_id = k.user_id and e.status <> 'deleted' and e.events @> '["quota.reset"]'::jsonb)
-          on conflict (dedupe_key) do nothing
+          on conflict (dedupe_key) where dedupe_key is not null do nothing
           returning id`,
     );
     return rows.length;
@@ -227,20 +227,16 @@ export class WebhookRepository {
     return this.db.transaction(async (tx) => {
       const [lock] = await queryRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${DISPATCH_LOCK_ID}) as locked`);
       if (!lock?.locked) return 0;
-      const events = await queryRows<{ seq: number }>(
-        tx,
-        sql`select seq from webhook_events where dispatched_at is null order by seq limit ${limit}`,
-      );
-      if (events.length === 0) return 0;
-      const last = events[events.length - 1]?.seq as number;
-      const at = now.toISOString();
-      // Three plain joins rather than one with OR, so each can use its index: events for one
-      // endpoint (verification, test), a customer's own events, and data events for every
-      // subscriber entitled to them. A delivery's id is derived from its event and endpoint:
-      // unique, and the same if fanned out again.
-      await tx.execute(sql`
+      // One statement after the lock (taken first, so it reads what the last dispatcher committed):
+      // mark the oldest events dispatched and queue their deliveries. Three plain joins rather than
+      // one with OR, so each can use its index: events for one endpoint (verification, test), a
+      // customer's own events, and data events for every subscriber entitled to them. A delivery's
+      // id is derived from its event and endpoint: unique, and the same if fanned out again.
+      const [row] = await queryRows<{ dispatched: number }>(tx, sql`
         with batch as (
-          select seq, id, type, user_id, endpoint_id from webhook_events where dispatched_at is null and seq <= ${last}
+          update webhook_events set dispatched_at = ${now.toISOString()}::timestamptz
+          where seq in (select seq from webhook_events where dispatched_at is null order by seq limit ${limit})
+          returning seq, id, type, user_id, endpoint_id
         ), targets as (
           select b.seq, b.id, b.type, e.id as endpoint_id from batch b
           join webhook_endpoints e on e.id = b.endpoint_id and e.status <> 'deleted'
@@ -257,14 +253,15 @@ export class WebhookRepository {
             join products pr on pr.id = p.product_id
             where s.user_id = e.user_id and s.status = 'active' and pr.slug = ${DATA_EVENT_PRODUCT}
               and coalesce((p.limits->>'webhookEndpoints')::int, 1) > 0)
+        ), queued as (
+          insert into webhook_deliveries (id, endpoint_id, event_id, event_type, next_attempt_at)
+          select 'whd_' || substr(md5(id || '/' || endpoint_id), 1, 22), endpoint_id, id, type, ${now.toISOString()}::timestamptz
+          from targets
+          order by seq, endpoint_id
+          on conflict (id) do nothing
         )
-        insert into webhook_deliveries (id, endpoint_id, event_id, event_type, next_attempt_at)
-        select 'whd_' || substr(md5(id || '/' || endpoint_id), 1, 22), endpoint_id, id, type, ${at}::timestamptz
-        from targets
-        order by seq, endpoint_id
-        on conflict (endpoint_id, event_id) do nothing`);
-      await tx.execute(sql`update webhook_events set dispatched_at = ${at}::timestamptz where dispatched_at is null and seq <= ${last}`);
-      return events.length;
+        select count(*)::int as dispatched from batch`);
+      return row?.dispatched ?? 0;
     });
   }
 
@@ -324,12 +321,14 @@ export class WebhookRepository {
    * Stores attempts to one endpoint (in the order made) and their consequences in one
    * transaction, if worker `owner` still holds the endpoint. The endpoint's new state is the last
    * attempt's; it is applied only if nobody changed the status since the worker read it
-   * (`fromStatus`: an owner pausing meanwhile wins). Answers whether the worker may go on: false
+   * (`fromStatus`: an owner pausing meanwhile wins). At most one attempt per delivery in a call.
+   * Answers whether the worker may go on: false
    * when the lease was lost (the results are dropped) or the status was changed by someone else.
    */
   async recordAttempts(owner: string, fromStatus: WebhookStatus, records: readonly AttemptRecord[]): Promise<boolean> {
     const last = records.at(-1);
     if (!last) return true;
+    if (new Set(records.map((r) => r.deliveryId)).size !== records.length) throw new Error('recordAttempts takes one attempt per delivery');
     const verified = records.find((r) => r.endpoint.verified);
     return this.db.transaction(async (tx) => {
       const [held] = await queryRows<{ status: string }>(
@@ -347,18 +346,24 @@ export class WebhookRepository {
       );
       if (!held) return false;
       const column = <T>(pick: (r: AttemptRecord) => T) => sql.param(records.map(pick));
-      await tx.execute(sql`
-        insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
-        select * from unnest(${column((r) => r.deliveryId)}::text[], ${column((r) => r.attempt)}::int[], ${column((r) => r.startedAt.toISOString())}::timestamptz[],
-          ${column((r) => r.durationMs)}::int[], ${column((r) => r.statusCode)}::int[], ${column((r) => r.error)}::text[], ${column((r) => r.responseExcerpt)}::text[])`);
+      // A delivery's latest attempt is on its row: a retry first moves the one before into the log.
+      const retried = records.filter((r) => r.attempt > 1).map((r) => r.deliveryId);
+      if (retried.length > 0) {
+        await tx.execute(sql`
+          insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+          select id, attempts, last_attempt_at, coalesce(last_duration_ms, 0), last_status_code, last_error, last_response_excerpt
+          from webhook_deliveries where id = any(${sql.param(retried)}::text[]) and last_attempt_at is not null`);
+      }
       await tx.execute(sql`
         update webhook_deliveries d
-        set status = v.status, attempts = v.attempts, last_status_code = v.code, next_attempt_at = v.next,
-            delivered_at = coalesce(v.delivered, d.delivered_at)
+        set status = v.status, attempts = v.attempts, next_attempt_at = v.next, delivered_at = coalesce(v.delivered, d.delivered_at),
+            last_attempt_at = v.started, last_duration_ms = v.duration, last_status_code = v.code, last_error = v.error, last_response_excerpt = v.excerpt
         from unnest(${column((r) => r.deliveryId)}::text[], ${column((r) => r.delivery.status)}::text[], ${column((r) => r.attempt)}::int[],
-                    ${column((r) => r.statusCode)}::int[], ${column((r) => r.delivery.nextAttemptAt?.toISOString() ?? null)}::timestamptz[],
-                    ${column((r) => (r.delivery.status === 'succeeded' ? new Date(r.startedAt.getTime() + r.durationMs).toISOString() : null))}::timestamptz[])
-             as v(id, status, attempts, code, next, delivered)
+                    ${column((r) => r.delivery.nextAttemptAt?.toISOString() ?? null)}::timestamptz[],
+                    ${column((r) => (r.delivery.status === 'succeeded' ? new Date(r.startedAt.getTime() + r.durationMs).toISOString() : null))}::timestamptz[],
+                    ${column((r) => r.startedAt.toISOString())}::timestamptz[], ${column((r) => r.durationMs)}::int[], ${column((r) => r.statusCode)}::int[],
+                    ${column((r) => r.error)}::text[], ${column((r) => r.responseExcerpt)}::text[])
+             as v(id, status, attempts, next, delivered, started, duration, code, error, excerpt)
         where d.id = v.id`);
       return held.status === last.endpoint.status;
     });
@@ -404,6 +409,7 @@ export class WebhookRepository {
       .where(eq(webhookDeliveries.id, id));
   }
 
+  /** The log of each delivery: its earlier attempts from webhook_attempts, then its latest from its row. */
   private async withAttempts(rows: (typeof webhookDeliveries.$inferSelect)[]): Promise<DeliveryLogEntry[]> {
     const ids = rows.map((r) => r.id);
     const attempts = ids.length === 0
@@ -422,14 +428,19 @@ export class WebhookRepository {
       lastStatusCode: r.lastStatusCode,
       createdAt: r.createdAt,
       deliveredAt: r.deliveredAt,
-      attemptLog: (byDelivery.get(r.id) ?? []).map((a) => ({
-        attempt: a.attempt,
-        startedAt: a.startedAt,
-        durationMs: a.durationMs,
-        statusCode: a.statusCode,
-        error: a.error,
-        responseExcerpt: a.responseExcerpt,
-      })),
+      attemptLog: [
+        ...(byDelivery.get(r.id) ?? []).map((a) => ({
+          attempt: a.attempt,
+          startedAt: a.startedAt,
+          durationMs: a.durationMs,
+          statusCode: a.statusCode,
+          error: a.error,
+          responseExcerpt: a.responseExcerpt,
+        })),
+        ...(r.lastAttemptAt
+          ? [{ attempt: r.attempts, startedAt: r.lastAttemptAt, durationMs: r.lastDurationMs ?? 0, statusCode: r.lastStatusCode, error: r.lastError, responseExcerpt: r.lastResponseExcerpt }]
+          : []),
+      ],
     }));
   }
 }
