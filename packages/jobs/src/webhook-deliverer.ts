@@ -31,6 +31,8 @@ export interface WebhookDelivererOptions {
   maxAttempts: number;
   /** How often an idle worker looks for due deliveries. */
   pollIntervalMs?: number;
+  /** The least time between the starts of two rounds (dispatch and claim), however often woken. */
+  roundGapMs?: number;
   /** Endpoints served at once (each one's deliveries go one after another). */
   concurrency?: number;
   /** How long a claimed endpoint stays this worker's without being released. */
@@ -53,6 +55,7 @@ export class WebhookDeliverer {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly pollIntervalMs: number;
+  private readonly roundGapMs: number;
   private readonly concurrency: number;
   private readonly leaseMs: number;
   private readonly random: () => number;
@@ -62,6 +65,7 @@ export class WebhookDeliverer {
     private readonly options: WebhookDelivererOptions,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.roundGapMs = Math.min(options.roundGapMs ?? 50, this.pollIntervalMs);
     this.concurrency = options.concurrency ?? 32;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.random = options.random ?? Math.random;
@@ -109,6 +113,7 @@ export class WebhookDeliverer {
 
   private async run(): Promise<void> {
     while (this.running) {
+      const began = performance.now();
       let backlog = false;
       try {
         backlog = await this.tick();
@@ -117,17 +122,27 @@ export class WebhookDeliverer {
       }
       if (!this.running) break;
       // More events than one dispatch takes: go on at once. Otherwise wait for the poll, or for a
-      // wake-up (events stored, an endpoint released): each round costs two queries, and
+      // wake-up (events stored, an endpoint released): each round costs a few queries, and
       // spinning on them would take the CPU the deliveries need.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, backlog ? 0 : this.pollIntervalMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = null;
+      if (!backlog) await this.pause(this.pollIntervalMs, true);
+      // Rounds start at most every roundGapMs, so a busy stream's wake-ups (every event stored,
+      // every endpoint released) gather into fewer, larger dispatches and claims.
+      const gap = this.roundGapMs - (performance.now() - began);
+      if (gap > 0 && this.running) await this.pause(gap, false);
     }
+  }
+
+  /** Waits `ms`; a wake-up ends the wait early when `wakeable`, and always when stopping. */
+  private async pause(ms: number, wakeable: boolean): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => {
+        if (!wakeable && this.running) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakeUp = null;
   }
 
   /** Answers whether events are left to dispatch. */
