@@ -22,8 +22,10 @@ import { fixed, markdown, ms, pct, percentiles, thousands, type Percentiles } fr
  * default) with its workers (startWorkers: the job queue and the webhook deliverer). Customers
  * on cm-professional register endpoints through the API, each subscribed to `key.created`, and
  * the deliverer verifies them. The receiver (the tests' own, answering 200) runs in a child
- * process pinned to CPU 0; this process is pinned to CPU 1, so the product's CPU figure is its
- * own.
+ * process pinned to CPU 0. The product has the machine's two cores: its main thread runs the
+ * database, the API and the deliverer, its sender thread (WEBHOOK_SENDER_THREADS, 1) signs and
+ * sends, and its CPU figure counts both (so it can pass 100 %). With WEBHOOK_SENDER_THREADS=0
+ * the product is pinned to CPU 1 instead, as before the sender thread existed.
  *
  * Events go straight into the outbox (`repos.webhooks.emit`, then the bus's
  * `webhooks.pending`, as the key service does), `key.created` for the endpoints' owners in
@@ -63,7 +65,7 @@ import { fixed, markdown, ms, pct, percentiles, thousands, type Percentiles } fr
  * bench/results/profiles/; summarize with `npx tsx bench/profile-summary.ts <file>`; such a run
  * is not a reference). Diagnostics only: BENCH_WEBHOOK_DATABASE=postgres (the product on the
  * local PostgreSQL, TEST_DATABASE_URL, unpinned, instead of PGlite); WEBHOOK_CONCURRENCY and
- * WEBHOOK_POLL_INTERVAL_MS are passed to the product when set.
+ * WEBHOOK_POLL_INTERVAL_MS and WEBHOOK_SENDER_THREADS are passed to the product when set.
  * Method and figures: docs/benchmarks.md, "Webhook delivery".
  */
 
@@ -94,7 +96,7 @@ const settings = {
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
   /** Product settings passed through for diagnostics; the reference runs set none. */
   productEnv: Object.fromEntries(
-    ['WEBHOOK_CONCURRENCY', 'WEBHOOK_POLL_INTERVAL_MS'].flatMap((name) => (process.env[name] ? [[name, process.env[name] as string]] : [])),
+    ['WEBHOOK_CONCURRENCY', 'WEBHOOK_POLL_INTERVAL_MS', 'WEBHOOK_SENDER_THREADS'].flatMap((name) => (process.env[name] ? [[name, process.env[name] as string]] : [])),
   ) as Record<string, string>,
   database: (process.env.BENCH_WEBHOOK_DATABASE === 'postgres' ? 'postgres' : 'pglite') as 'pglite' | 'postgres',
   event: EVENT,
@@ -715,11 +717,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const code = codeState();
   const loadBefore = os.loadavg();
-  const pinned = settings.pin && pinSelf(PRODUCT_CPU);
+  // Sending on its own thread, the product is held to one core; with a sender thread it has both.
+  const pinned = settings.pin && settings.productEnv.WEBHOOK_SENDER_THREADS === '0' && pinSelf(PRODUCT_CPU);
   const info = machine();
   log(
     `${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.database}; ${settings.endpoints} endpoints (${settings.fanout} per customer), ` +
-      `CPUs ${pinned ? `pinned (product ${PRODUCT_CPU}, receiver ${RECEIVER_CPU})` : 'not pinned'}${settings.cpuProfile ? '; CPU profiling on (not a reference run)' : ''}`,
+      `receiver ${settings.pin ? `pinned to CPU ${RECEIVER_CPU}` : 'not pinned'}, product ${pinned ? `pinned to CPU ${PRODUCT_CPU}` : 'on both CPUs'}${settings.cpuProfile ? '; CPU profiling on (not a reference run)' : ''}`,
   );
   if (info.cores < 2) log('warning: fewer than 2 cores, the product and the receiver share one');
 
@@ -753,7 +756,7 @@ async function main(): Promise<void> {
     `Tollgate webhook delivery benchmark — ${new Date(started).toISOString()}`,
     `machine: ${info.cpuModel}, ${info.cores} cores, ${info.memoryGb} GB, ${info.platform}, Node ${info.node}`,
     `code: commit ${code.commit ?? '?'}${code.productChanged.length > 0 ? ` with uncommitted changes to ${code.productChanged.join(', ')}` : ''}`,
-    `product: createTestApp (${settings.database}, demo seed, WEBHOOK_ALLOW_PRIVATE=true${productEnv}) + startWorkers, fresh for each run, in this process${pinned ? ` pinned to CPU ${PRODUCT_CPU}` : ''}; receiver in a child process${pinned ? ` pinned to CPU ${RECEIVER_CPU}` : ''}`,
+    `product: createTestApp (${settings.database}, demo seed, WEBHOOK_ALLOW_PRIVATE=true${productEnv}) + startWorkers, fresh for each run, in this process${pinned ? ` pinned to CPU ${PRODUCT_CPU}` : ''}; receiver in a child process${settings.pin ? ` pinned to CPU ${RECEIVER_CPU}` : ''}`,
     `endpoints: ${settings.endpoints} (${settings.endpoints / settings.fanout} customers × ${settings.fanout}), each subscribed to ${EVENT}; events emitted into the outbox, one batch every ${settings.tickMs} ms in the rate run, ${BACKLOG_BATCH} per batch in the backlog run; a run is cut off ${settings.limitSec > 0 ? `${settings.limitSec} s after its last event was stored` : 'never'}`,
     `load average before ${loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${loadAfter.map((n) => n.toFixed(2)).join(' ')}; total ${totalSec.toFixed(0)} s`,
     '',

@@ -1,4 +1,4 @@
-import { decideAfterAttempt, signWebhook, VERIFICATION_EVENT, type Clock, type SecretBox } from '@tollgate/core';
+import { decideAfterAttempt, VERIFICATION_EVENT, type Clock, type SecretBox } from '@tollgate/core';
 import type { AttemptRecord, ClaimedEndpoint, DeliveryToSend, Repositories } from '@tollgate/store';
 import type { JobLog } from './queue.ts';
 
@@ -7,16 +7,23 @@ const BATCH = 100;
 /** Events fanned out per transaction. */
 const DISPATCH_BATCH = 1_000;
 
-/** What the deliverer needs of an HTTP client (the runtime's WebhookHttpClient). */
+/**
+ * What the deliverer needs of an HTTP sender (the runtime's WebhookSender): send an endpoint's
+ * deliveries in order, each signed as it goes out, stopping after the first that fails.
+ */
 export interface WebhookTransport {
-  post(url: string, headers: Record<string, string>, body: string): Promise<{
+  sendRun(url: string, secrets: readonly string[], requests: readonly { messageId: string; body: string }[]): Promise<{
     ok: boolean;
     statusCode: number | null;
     durationMs: number;
     responseExcerpt: string | null;
     error: { code: string; message: string } | null;
-  }>;
+    /** ms since the epoch */
+    startedAt: number;
+  }[]>;
 }
+
+type AttemptResult = Awaited<ReturnType<WebhookTransport['sendRun']>>[number];
 
 export interface WebhookDelivererOptions {
   /** Names this worker's endpoint leases; unique per process. */
@@ -187,22 +194,30 @@ export class WebhookDeliverer {
       for (let round = 0; round < 10 && !this.stopping; round++) {
         // A pending endpoint is sent its verification first, ahead of what waits for it.
         const verifying = state.status === 'pending';
+        if (!verifying && state.status !== 'active') return;
         const queue = await repos.webhooks.queuedDeliveries(endpoint.id, BATCH, verifying ? VERIFICATION_EVENT : undefined);
-        for (const delivery of queue) {
-          if (delivery.nextAttemptAt.getTime() > options.clock.now()) return;
-          if (state.status !== 'active' && !(state.status === 'pending' && delivery.eventType === VERIFICATION_EVENT)) return;
-          const before = state.status;
-          const record = await this.attempt(endpoint, delivery, secrets, state);
-          unstored.push(record);
-          state = { status: record.endpoint.status, consecutiveFailures: record.endpoint.consecutiveFailures };
-          if (record.delivery.status === 'succeeded' && state.status === before) continue;
-          if (!(await store())) return; // the lease was lost, or someone else changed the endpoint
-          if (state.status === 'paused') options.log.info({ webhookId: endpoint.id, reason: record.endpoint.pausedReason }, 'webhook endpoint paused');
-          if (record.delivery.status === 'pending') return; // it waits for its retry, and so does the queue behind it
+        const now = options.clock.now();
+        const firstNotDue = queue.findIndex((d) => d.nextAttemptAt.getTime() > now);
+        let due = firstNotDue < 0 ? queue : queue.slice(0, firstNotDue);
+        while (due.length > 0) {
+          const results = await this.send(endpoint, secrets, due);
+          for (const [index, result] of results.entries()) {
+            const before = state.status;
+            const record = this.recordOf(endpoint, due[index] as DeliveryToSend, result, state);
+            unstored.push(record);
+            state = { status: record.endpoint.status, consecutiveFailures: record.endpoint.consecutiveFailures };
+            if (record.delivery.status === 'succeeded' && state.status === before) continue;
+            if (!(await store())) return; // the lease was lost, or someone else changed the endpoint
+            if (state.status === 'paused') options.log.info({ webhookId: endpoint.id, reason: record.endpoint.pausedReason }, 'webhook endpoint paused');
+            if (record.delivery.status === 'pending') return; // it waits for its retry, and so does the queue behind it
+            if (state.status !== 'active' && state.status !== 'pending') return;
+          }
+          // The run stopped at a delivery that gave up for good: the rest of the queue goes on.
+          due = due.slice(results.length);
         }
         if (!(await store())) return;
         if (verifying && state.status === 'active') continue; // verified: now the rest of its queue
-        if (queue.length < BATCH) return;
+        if (queue.length < BATCH || firstNotDue >= 0) return;
       }
     } finally {
       await store().catch((error) => options.log.error({ err: error, webhookId: endpoint.id }, 'webhook attempts could not be stored; they will be sent again'));
@@ -210,30 +225,33 @@ export class WebhookDeliverer {
     }
   }
 
-  /** Sends one attempt, signed, and decides what it changes (not stored yet). */
-  private async attempt(
+  /** Sends a run of the endpoint's deliveries (see WebhookTransport). */
+  private send(endpoint: ClaimedEndpoint, secrets: string[] | Error, deliveries: readonly DeliveryToSend[]): Promise<AttemptResult[]> {
+    if (secrets instanceof Error) {
+      const failure = { ok: false, statusCode: null, durationMs: 0, responseExcerpt: null, error: { code: 'secret_unavailable', message: secrets.message }, startedAt: this.options.clock.now() };
+      return Promise.resolve([failure]);
+    }
+    const requests = deliveries.map((delivery) => ({
+      messageId: delivery.eventId,
+      body: JSON.stringify({
+        webhookId: endpoint.id,
+        eventId: delivery.eventId,
+        event: delivery.eventType,
+        timestamp: delivery.occurredAt.toISOString(),
+        payload: delivery.payload,
+      }),
+    }));
+    return this.options.transport.sendRun(endpoint.url, secrets, requests);
+  }
+
+  /** Decides what an attempt changes (not stored yet). */
+  private recordOf(
     endpoint: ClaimedEndpoint,
     delivery: DeliveryToSend,
-    secrets: string[] | Error,
+    result: AttemptResult,
     state: { status: ClaimedEndpoint['status']; consecutiveFailures: number },
-  ): Promise<AttemptRecord> {
+  ): AttemptRecord {
     const { options } = this;
-    const startedAt = options.clock.now();
-    const body = JSON.stringify({
-      webhookId: endpoint.id,
-      eventId: delivery.eventId,
-      event: delivery.eventType,
-      timestamp: delivery.occurredAt.toISOString(),
-      payload: delivery.payload,
-    });
-    const result =
-      secrets instanceof Error
-        ? { ok: false, statusCode: null, durationMs: 0, responseExcerpt: null, error: { code: 'secret_unavailable', message: secrets.message } }
-        : await options.transport.post(
-            endpoint.url,
-            signWebhook({ messageId: delivery.eventId, timestampSec: Math.floor(startedAt / 1000), body, secrets }) as unknown as Record<string, string>,
-            body,
-          );
     const decision = decideAfterAttempt({
       ok: result.ok,
       statusCode: result.statusCode,
@@ -248,7 +266,7 @@ export class WebhookDeliverer {
       deliveryId: delivery.id,
       endpointId: endpoint.id,
       attempt: delivery.attempts + 1,
-      startedAt: new Date(startedAt),
+      startedAt: new Date(result.startedAt),
       durationMs: Math.max(0, Math.round(result.durationMs)),
       statusCode: result.statusCode,
       error: result.error ? `${result.error.code}: ${result.error.message}` : result.ok ? null : `HTTP ${result.statusCode}`,

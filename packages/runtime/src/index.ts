@@ -7,6 +7,7 @@ export * from './redis-admission-store.ts';
 export * from './redis-event-bus.ts';
 export * from './resilient-admission-store.ts';
 export * from './webhook-http.ts';
+export * from './webhook-sender.ts';
 export * from './invoice-pdf.ts';
 export * from './mailer.ts';
 export * from './payments/index.ts';

@@ -55,6 +55,8 @@ export interface Config {
     pollIntervalMs: number;
     /** Endpoints one worker serves at once. */
     concurrency: number;
+    /** Worker threads that sign and send (0: the worker's own thread). */
+    senderThreads: number;
   };
   /** Where customers reach this instance (links in invoices and emails, payment return URLs). */
   publicUrl: string;
@@ -193,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       pollIntervalMs: int(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10, 60_000),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1_000),
+      senderThreads: int(env, 'WEBHOOK_SENDER_THREADS', 1, 0, 16),
     },
     publicUrl: publicUrl(env),
     billing: {

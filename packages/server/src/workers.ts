@@ -12,7 +12,7 @@ import {
   WebhookDeliverer,
   type JobLog,
 } from '@tollgate/jobs';
-import { createMailer, WebhookHttpClient } from '@tollgate/runtime';
+import { createMailer, createWebhookSender } from '@tollgate/runtime';
 import type { Config } from './config.ts';
 import type { Deps } from './deps.ts';
 import { demoDataEventsJob } from './demo/data-events-job.ts';
@@ -58,10 +58,10 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     // The demo upstream's data events, for its demo catalog only.
     ...(config.seedDemo ? [demoDataEventsJob(deps.repos, deps.clock)] : []),
   ]);
-  const http = new WebhookHttpClient({ allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
+  const sender = createWebhookSender({ threads: config.webhooks.senderThreads, allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
   const deliverer = new WebhookDeliverer(deps.repos, {
     workerId: `wrk_${randomUUID()}`,
-    transport: http,
+    transport: sender,
     secretBox: deps.secretBox,
     clock: deps.clock,
     log,
@@ -81,7 +81,7 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     async stop() {
       unsubscribe();
       await Promise.all([deliverer.stop(), queue.stop()]);
-      await Promise.all([http.close(), mailer.close?.()]);
+      await Promise.all([sender.close(), mailer.close?.()]);
     },
   };
 }
