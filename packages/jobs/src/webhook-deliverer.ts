@@ -9,10 +9,11 @@ const DISPATCH_BATCH = 1_000;
 
 /**
  * What the deliverer needs of an HTTP sender (the runtime's WebhookSender): send an endpoint's
- * deliveries in order, each signed as it goes out, stopping after the first that fails.
+ * deliveries in order, each signed as it goes out, stopping after the first that fails or once
+ * the deadline (ms since the epoch) has passed; at least one is attempted.
  */
 export interface WebhookTransport {
-  sendRun(url: string, secrets: readonly string[], requests: readonly { messageId: string; body: string }[]): Promise<{
+  sendRun(url: string, secrets: readonly string[], requests: readonly { messageId: string; body: string }[], deadline: number): Promise<{
     ok: boolean;
     statusCode: number | null;
     durationMs: number;
@@ -212,8 +213,11 @@ export class WebhookDeliverer {
             if (record.delivery.status === 'pending') return; // it waits for its retry, and so does the queue behind it
             if (state.status !== 'active' && state.status !== 'pending') return;
           }
-          // The run stopped at a delivery that gave up for good: the rest of the queue goes on.
+          if (results.length === 0) return; // a transport that attempted nothing: never spin on it
+          // The run stopped at its deadline, or at a delivery that gave up for good: the rest goes
+          // on, after storing what was sent, which renews the lease.
           due = due.slice(results.length);
+          if (due.length > 0 && !(await store())) return;
         }
         if (!(await store())) return;
         if (verifying && state.status === 'active') continue; // verified: now the rest of its queue
@@ -241,7 +245,9 @@ export class WebhookDeliverer {
         payload: delivery.payload,
       }),
     }));
-    return this.options.transport.sendRun(endpoint.url, secrets, requests);
+    // Half the lease, by the sender's clock (the system's: this bounds a duration): the results
+    // are stored, renewing the lease, before another worker could take the endpoint.
+    return this.options.transport.sendRun(endpoint.url, secrets, requests, Date.now() + this.leaseMs / 2);
   }
 
   /** Decides what an attempt changes (not stored yet). */

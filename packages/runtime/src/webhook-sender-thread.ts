@@ -8,6 +8,6 @@ const port = parentPort;
 if (!port) throw new Error('webhook-sender-thread runs as a worker thread');
 const client = new WebhookHttpClient(workerData as WebhookSenderThreadOptions);
 
-port.on('message', (run: { id: number; url: string; secrets: string[]; requests: WebhookRequest[] }) => {
-  void sendSignedRun(client, run.url, run.secrets, run.requests).then((results) => port.postMessage({ id: run.id, results }));
+port.on('message', (run: { id: number; url: string; secrets: string[]; requests: WebhookRequest[]; deadline?: number }) => {
+  void sendSignedRun(client, run.url, run.secrets, run.requests, run.deadline).then((results) => port.postMessage({ id: run.id, results }));
 });

@@ -59,6 +59,13 @@ describe.each([
     ]);
   });
 
+  it('starts no further attempt once the deadline has passed, but always makes the first', async () => {
+    const since = receiver.received.length;
+    const results = await sender.sendRun(`${receiver.url}/hooks`, [SECRET], requests(['evt_d1', 'evt_d2', 'evt_d3']), Date.now() - 1);
+    expect(received(since)).toEqual(['evt_d1']);
+    expect(results.map((r) => r.ok)).toEqual([true]);
+  });
+
   it('reports a secret that cannot sign as the attempt failing, and sends nothing', async () => {
     const since = receiver.received.length;
     const results = await sender.sendRun(`${receiver.url}/hooks`, ['not-a-secret'], requests(['evt_x', 'evt_y']));

@@ -17,24 +17,28 @@ export interface WebhookAttemptResult extends Omit<WebhookSendResult, 'error'> {
 
 /**
  * Sends an endpoint's deliveries in order, one after another, and stops after the first that
- * does not succeed (it decides whether the rest wait). Answers the results of those attempted.
+ * does not succeed (it decides whether the rest wait), or once `deadline` (ms since the epoch)
+ * has passed, so the caller can renew its hold on the endpoint. Answers the results of those
+ * attempted: at least one.
  */
 export interface WebhookSender {
-  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[]): Promise<WebhookAttemptResult[]>;
+  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[], deadline?: number): Promise<WebhookAttemptResult[]>;
   close(): Promise<void>;
 }
 
-/** The run itself, wherever it runs: sign each request as it goes out, stop at the first failure. */
+/** The run itself, wherever it runs: sign each request as it goes out, stop at the first failure or the deadline. */
 export async function sendSignedRun(
   client: Pick<WebhookHttpClient, 'post'>,
   url: string,
   secrets: readonly string[],
   requests: readonly WebhookRequest[],
+  deadline = Number.POSITIVE_INFINITY,
   now: () => number = Date.now,
 ): Promise<WebhookAttemptResult[]> {
   const results: WebhookAttemptResult[] = [];
   for (const request of requests) {
     const startedAt = now();
+    if (results.length > 0 && startedAt >= deadline) break;
     let result: WebhookAttemptResult;
     try {
       const headers = signWebhook({ messageId: request.messageId, timestampSec: Math.floor(startedAt / 1000), body: request.body, secrets });
@@ -57,8 +61,8 @@ export class InProcessWebhookSender implements WebhookSender {
     this.client = new WebhookHttpClient(options);
   }
 
-  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[]): Promise<WebhookAttemptResult[]> {
-    return sendSignedRun(this.client, url, secrets, requests, this.now);
+  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[], deadline?: number): Promise<WebhookAttemptResult[]> {
+    return sendSignedRun(this.client, url, secrets, requests, deadline, this.now);
   }
 
   close(): Promise<void> {
@@ -96,7 +100,7 @@ export class ThreadedWebhookSender implements WebhookSender {
     this.threads = Array.from({ length: options.threads }, () => null);
   }
 
-  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[]): Promise<WebhookAttemptResult[]> {
+  sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[], deadline?: number): Promise<WebhookAttemptResult[]> {
     if (this.closed) return Promise.reject(new Error('the webhook sender is closed'));
     if (requests.length === 0) return Promise.resolve([]);
     // Round robin: runs are of similar size (an endpoint's queue, up to a batch).
@@ -106,7 +110,7 @@ export class ThreadedWebhookSender implements WebhookSender {
     const id = this.nextRunId++;
     return new Promise((resolve, reject) => {
       thread.runs.set(id, { resolve, reject });
-      thread.worker.postMessage({ id, url, secrets, requests });
+      thread.worker.postMessage({ id, url, secrets, requests, deadline });
     });
   }
 
