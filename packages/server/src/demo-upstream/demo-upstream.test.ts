@@ -107,6 +107,30 @@ describe('demo upstream', () => {
     expect(page['pagination']).toEqual({ page: 3, limit: 7, total: 200, pages: 29 });
   });
 
+  it('answers lists with the HLD pagination headers, links keeping the other query parameters', () => {
+    const middle = call({ routePath: '/v1/memes', path: '/v1/memes', query: { page: '3', limit: '7', sort: 'market_cap', tag: ['a', 'b'] } });
+    expect(middle.headers).toEqual({
+      'x-total-count': String((body(middle)['pagination'] as { total: number }).total),
+      'x-page': '3',
+      'x-per-page': '7',
+      link: expect.stringContaining('page=2&limit=7>; rel="prev"') as unknown as string,
+    });
+    const total = Number(middle.headers?.['x-total-count']);
+    const last = Math.ceil(total / 7);
+    expect(middle.headers?.link?.split(', ')).toEqual([
+      '</v1/memes?sort=market_cap&tag=a&tag=b&page=1&limit=7>; rel="first"',
+      '</v1/memes?sort=market_cap&tag=a&tag=b&page=2&limit=7>; rel="prev"',
+      '</v1/memes?sort=market_cap&tag=a&tag=b&page=4&limit=7>; rel="next"',
+      `</v1/memes?sort=market_cap&tag=a&tag=b&page=${last}&limit=7>; rel="last"`,
+    ]);
+    // The first page has no prev, the last no next; an empty list is one (empty) page.
+    const first = call({ routePath: '/vts/v1/symbols', query: { limit: '50' } }).headers?.link ?? '';
+    expect(first).not.toContain('rel="prev"');
+    expect(first).not.toContain('rel="next"');
+    expect(first).toContain('</vts/v1/symbols?page=1&limit=50>; rel="last"');
+    expect(call({ routePath: '/v1/memes/{id}', params: { id: 'meme_0001' } }).headers).toBeUndefined();
+  });
+
   it('marks every sandbox response and uses a different seed', () => {
     for (const route of DEMO_ROUTES) {
       const res = good(route, { sandbox: true });

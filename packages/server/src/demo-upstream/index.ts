@@ -4,7 +4,7 @@ import { detailFor, genealogy, listMemes, memeView, requireMeme, wiki } from './
 import { listSeals, pendingVerifications, sealDetail } from './seals.ts';
 import { analyzeText } from './text-analysis.ts';
 import { holderAnalysis, securityReport, tokenDetail, tokenPrice, tokenProfile } from './tokens.ts';
-import { DemoError, requireMint, requireMintList } from './validate.ts';
+import { DemoError, paginationHeaders, requireMint, requireMintList } from './validate.ts';
 import { listSymbols, smiScore, symbolDetail, viralScore } from './viralfx.ts';
 
 /*
@@ -16,6 +16,7 @@ import { listSymbols, smiScore, symbolDetail, viralScore } from './viralfx.ts';
 export interface DemoRequest {
   method: string; // 'GET' | 'POST'
   routePath: string; // the route PATTERN, e.g. '/v1/tokens/{mint}/price'
+  path?: string; // the request's path without the query (pagination links), routePath when absent
   params: Record<string, string>; // path params, e.g. { mint: 'So1...' }
   query: Record<string, unknown>; // parsed query string (values are string or string[])
   body: unknown; // parsed JSON body for POST (may be undefined or anything: validate!)
@@ -27,6 +28,8 @@ export interface DemoRequest {
 export interface DemoResponse {
   statusCode: number;
   body: unknown;
+  /** Response headers beyond the gateway's own (HLD §7.4 pagination headers on lists). */
+  headers?: Record<string, string>;
 }
 
 type Handler = (req: DemoRequest) => object;
@@ -98,7 +101,12 @@ export function handleDemoRequest(req: DemoRequest): DemoResponse {
         ? req
         : { ...req, params: req.params ?? {}, query: req.query ?? {}, entitlements: req.entitlements ?? new Set<string>() };
     const body = handler(safe);
-    return { statusCode: 200, body: req.sandbox ? { ...body, sandbox: true } : body };
+    const { pagination } = body as { pagination?: Parameters<typeof paginationHeaders>[0] };
+    return {
+      statusCode: 200,
+      body: req.sandbox ? { ...body, sandbox: true } : body,
+      ...(pagination ? { headers: paginationHeaders(pagination, safe.path ?? safe.routePath, safe.query) } : {}),
+    };
   } catch (error) {
     if (error instanceof DemoError) return { statusCode: error.statusCode, body: errorBody(error.code, error.message, error.details, req?.sandbox === true) };
     // Never throw to the gateway: anything unexpected is reported as a request the demo cannot serve.

@@ -92,6 +92,31 @@ export function paginate<T, R>(items: readonly T[], { page, limit }: Page, view:
   };
 }
 
+/**
+ * HLD §7.4's pagination headers for a `{ data, pagination }` list: X-Total-Count, X-Page,
+ * X-Per-Page and an RFC 8288 Link with first, prev, next and last (relative to the request, its
+ * other query parameters kept).
+ */
+export function paginationHeaders(pagination: { page: number; limit: number; total: number; pages: number }, path: string, query: Record<string, unknown>): Record<string, string> {
+  const { page, limit, total, pages } = pagination;
+  const link = (target: number, rel: string) => {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (name === 'page' || name === 'limit') continue;
+      for (const item of Array.isArray(value) ? value : [value]) if (typeof item === 'string') params.append(name, item);
+    }
+    params.set('page', String(target));
+    params.set('limit', String(limit));
+    return `<${path}?${params.toString()}>; rel="${rel}"`;
+  };
+  const last = Math.max(pages, 1);
+  const links = [link(1, 'first')];
+  if (page > 1) links.push(link(Math.min(page - 1, last), 'prev'));
+  if (page < last) links.push(link(page + 1, 'next'));
+  links.push(link(last, 'last'));
+  return { 'x-total-count': String(total), 'x-page': String(page), 'x-per-page': String(limit), link: links.join(', ') };
+}
+
 const MINT_RE = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
 
 export function isMint(value: string): boolean {

@@ -176,6 +176,20 @@ describe('gateway', () => {
       expect((await call(free.key, '/v1/bulk/tokens', { method: 'POST', payload: { mints: [MINT] } })).statusCode).toBe(403);
     });
 
+    it('lists carry the HLD pagination headers: X-Total-Count, X-Page, X-Per-Page and Link', async () => {
+      const { key } = await freeKey();
+      const res = await call(key, '/v1/memes?page=2&limit=50&sort=market_cap');
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-total-count']).toBe('200');
+      expect(res.headers['x-page']).toBe('2');
+      expect(res.headers['x-per-page']).toBe('50');
+      expect(res.headers.link).toBe(
+        ['</v1/memes?sort=market_cap&page=1&limit=50>; rel="first"', '</v1/memes?sort=market_cap&page=1&limit=50>; rel="prev"',
+          '</v1/memes?sort=market_cap&page=3&limit=50>; rel="next"', '</v1/memes?sort=market_cap&page=4&limit=50>; rel="last"'].join(', '),
+      );
+      expect((await call(key, '/v1/tokens/So11111111111111111111111111111111111111112/price')).headers['x-total-count']).toBeUndefined();
+    });
+
     it('a key of one product cannot call another product', async () => {
       const { key } = await freeKey();
       const res = await call(key, '/smi/v1/score?symbol=V:GLB:POL:TRMPTAX');

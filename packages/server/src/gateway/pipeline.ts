@@ -268,6 +268,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       const demo = handleDemoRequest({
         method: request.method,
         routePath: route.path,
+        path: request.url.split('?', 1)[0],
         params: matched.params,
         query: (request.query ?? {}) as Record<string, unknown>,
         body: request.body,
@@ -278,6 +279,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       const body = addRequestId(demo.body, String(request.id));
       const text = JSON.stringify(body);
       reply.code(demo.statusCode).type('application/json; charset=utf-8');
+      if (demo.headers) reply.headers(demo.headers);
       record(request, reply, ctx, Buffer.byteLength(text));
       reply.send(text);
       return undefined;
