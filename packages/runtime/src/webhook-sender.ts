@@ -33,11 +33,10 @@ export async function sendSignedRun(
   secrets: readonly string[],
   requests: readonly WebhookRequest[],
   deadline = Number.POSITIVE_INFINITY,
-  now: () => number = Date.now,
 ): Promise<WebhookAttemptResult[]> {
   const results: WebhookAttemptResult[] = [];
   for (const request of requests) {
-    const startedAt = now();
+    const startedAt = Date.now();
     if (results.length > 0 && startedAt >= deadline) break;
     let result: WebhookAttemptResult;
     try {
@@ -53,16 +52,16 @@ export async function sendSignedRun(
   return results;
 }
 
-/** Sends on the caller's thread (tests with an injected clock or DNS lookup; WEBHOOK_SENDER_THREADS=0). */
+/** Sends on the caller's thread (WEBHOOK_SENDER_THREADS=0, and tests that inject a DNS lookup). */
 export class InProcessWebhookSender implements WebhookSender {
   private readonly client: WebhookHttpClient;
 
-  constructor(options: WebhookHttpOptions, private readonly now: () => number = Date.now) {
+  constructor(options: WebhookHttpOptions) {
     this.client = new WebhookHttpClient(options);
   }
 
   sendRun(url: string, secrets: readonly string[], requests: readonly WebhookRequest[], deadline?: number): Promise<WebhookAttemptResult[]> {
-    return sendSignedRun(this.client, url, secrets, requests, deadline, this.now);
+    return sendSignedRun(this.client, url, secrets, requests, deadline);
   }
 
   close(): Promise<void> {
