@@ -26,6 +26,7 @@ import { Forwarder } from './gateway/forwarder.ts';
 import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
 import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
+import { dataApiPaths, withDataApis, type DataApiPaths } from './http/data-api-spec.ts';
 import { UsageWriter } from './gateway/usage-writer.ts';
 import type { Services } from './services/index.ts';
 import { billingRoutes } from './http/routes/billing.ts';
@@ -72,7 +73,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
         title: 'Tollgate API',
         version: '1.0.0',
         description:
-          'Management API of Tollgate: catalog, accounts, subscriptions, API keys, usage, webhooks and billing (invoices, payments, provider callbacks). Data APIs are called with an API key (x-api-key header or api_key query parameter) at their own paths.',
+          'Management API of Tollgate: catalog, accounts, subscriptions, API keys, usage, webhooks and billing (invoices, payments, provider callbacks). Data APIs, tagged by product, are called with an API key (x-api-key header or api_key query parameter) at their own paths.',
       },
       components: {
         securitySchemes: {
@@ -84,8 +85,10 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
       security: [{ bearer: [] }, { session: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The catalog's data APIs join the document; updated with the gateway's routes (below).
+  let dataApis: DataApiPaths = {};
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, transformSpecification: (spec) => withDataApis(spec, dataApis) });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => withDataApis(app.swagger(), dataApis));
 
   registerErrorHandling(app);
   app.addHook('onRequest', (request, reply, done) => {
@@ -136,7 +139,9 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
   const routes = new RouteTable();
   const reloadRoutes = async () => {
     const { items } = await repos.catalog.listProducts({ active: true, page: 1, limit: 10_000 });
-    routes.load(await repos.catalog.listRoutes({ productIds: items.map((p) => p.id), activeOnly: true }));
+    const active = await repos.catalog.listRoutes({ productIds: items.map((p) => p.id), activeOnly: true });
+    routes.load(active);
+    dataApis = dataApiPaths(items, active);
   };
   await reloadRoutes();
   const unsubscribe = bus.subscribe(async (message) => {

@@ -305,6 +305,27 @@ describe('management API', () => {
       expect(ui.headers['content-type']).toMatch(/html/);
     });
 
+    it('documents the data APIs: each catalog route under its product, called with an API key, updated as the catalog changes', async () => {
+      const spec = (await t.inject({ method: 'GET', url: '/openapi.json' })).json();
+      const memes = spec.paths['/v1/memes'].get;
+      expect(memes.tags).toEqual(['CryptoMeme Premium API']);
+      expect(memes.security).toEqual([{ apiKey: [] }, { apiKeyQuery: [] }]);
+      expect(Object.keys(memes.responses)).toEqual(['200', '400', '401', '403', '429']);
+      expect(spec.paths['/v1/tokens/{mint}/holders'].get.parameters).toEqual([{ name: 'mint', in: 'path', required: true, schema: { type: 'string' } }]);
+      expect(spec.paths['/v1/tokens/{mint}/holders'].get.description).toContain('entitlement');
+      expect(spec.paths['/sentiment/v1/analyze'].post.requestBody.content['application/json']).toBeDefined();
+      expect(spec.components.securitySchemes.apiKeyQuery).toEqual({ type: 'apiKey', in: 'query', name: 'api_key' });
+      // The management API keeps its own entries next to them.
+      expect(spec.paths[`${API}/keys`]).toBeDefined();
+
+      const admin = await t.adminToken();
+      const slug = `tides-${Date.now()}`;
+      await t.inject({ method: 'POST', url: `${API}/products`, headers: auth(admin), payload: { slug, name: 'Tides', category: 'Weather', currency: 'USD' } });
+      const route = await t.inject({ method: 'POST', url: `${API}/products/${slug}/routes`, headers: auth(admin), payload: { method: 'GET', path: `/${slug}/v1/ports/{port}`, upstreamUrl: 'http://127.0.0.1:9' } });
+      expect(route.statusCode, route.body).toBe(201);
+      await expect.poll(async () => (await t.inject({ method: 'GET', url: '/docs/json' })).json().paths[`/${slug}/v1/ports/{port}`]?.get?.tags).toEqual(['Tides']);
+    });
+
     it('health reports the database; ready is 200 once started', async () => {
       const health = await t.inject({ method: 'GET', url: '/health' });
       expect(health.statusCode).toBe(200);

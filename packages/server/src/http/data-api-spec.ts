@@ -1,0 +1,69 @@
+import { ErrorBodySchema } from '@tollgate/contracts';
+import type { Product, ProductRoute } from '@tollgate/core';
+
+/*
+ * The data APIs in the OpenAPI document: the catalog's routes (served by the gateway's catch-all
+ * route, so Fastify's schemas do not describe them) as operations called with an API key, one
+ * tag per product. Rebuilt whenever the gateway reloads its routes, so /openapi.json and /docs
+ * show what the gateway serves now.
+ */
+
+type Operation = Record<string, unknown>;
+export type DataApiPaths = Record<string, Record<string, Operation>>;
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBodySchema } } });
+
+function operationOf(product: Pick<Product, 'slug' | 'name'>, route: ProductRoute): Operation {
+  const params = [...route.path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1] as string);
+  const access = route.entitlement === null ? `Any plan of \`${product.slug}\`.` : `Plans with the \`${route.entitlement}\` entitlement (\`insufficient_tier\` otherwise).`;
+  const notes = [
+    access,
+    ...(route.historyParam ? [`\`${route.historyParam}\` may reach back only as far as the plan's history window.`] : []),
+    ...(route.costWeight !== 1 ? [`Counts as ${route.costWeight} calls against limits and quotas.`] : []),
+  ];
+  return {
+    tags: [product.name],
+    summary: route.description ?? `${route.method} ${route.path}`,
+    description: notes.join(' '),
+    operationId: `${product.slug}:${route.method.toLowerCase()}:${route.path}`,
+    security: [{ apiKey: [] }, { apiKeyQuery: [] }],
+    parameters: params.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+    ...(route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH'
+      ? { requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } } }
+      : {}),
+    responses: {
+      200: {
+        description: 'The data, with X-RateLimit-*, X-Request-Id and quota headers (lists add X-Total-Count, X-Page, X-Per-Page and Link).',
+        content: { 'application/json': { schema: { type: 'object' } } },
+      },
+      400: errorResponse('Invalid parameters (`invalid_request`, naming the field).'),
+      401: errorResponse('Missing, malformed, unknown, revoked, suspended or expired API key (`invalid_api_key`).'),
+      403: errorResponse('`ip_not_allowed`, or `insufficient_tier` for this plan.'),
+      429: errorResponse('`rate_limit_exceeded` or `quota_exceeded`; `Retry-After` says when to try again.'),
+    },
+  };
+}
+
+/** Path items of the active products' active routes, patterns as OpenAPI writes them (`/v1/tokens/{mint}`). */
+export function dataApiPaths(products: readonly Pick<Product, 'id' | 'slug' | 'name'>[], routes: readonly ProductRoute[]): DataApiPaths {
+  const byId = new Map(products.map((p) => [p.id, p]));
+  const paths: DataApiPaths = {};
+  for (const route of routes) {
+    const product = byId.get(route.productId);
+    if (!product) continue;
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = operationOf(product, route);
+  }
+  return paths;
+}
+
+/** The management API's document with the data APIs added (a management path keeps its own entry). */
+export function withDataApis<T extends { paths?: Record<string, unknown>; components?: { securitySchemes?: Record<string, unknown> } }>(spec: T, data: DataApiPaths): T {
+  return {
+    ...spec,
+    paths: { ...data, ...spec.paths },
+    components: {
+      ...spec.components,
+      securitySchemes: { ...spec.components?.securitySchemes, apiKeyQuery: { type: 'apiKey', in: 'query', name: 'api_key' } },
+    },
+  };
+}
