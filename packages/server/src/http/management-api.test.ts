@@ -148,6 +148,15 @@ describe('management API', () => {
       expect(plan.json()).toMatchObject({ monthlyFee: 199.99, burstLimit: 60, currency: 'ZAR', rateLimitAlgorithm: 'token-bucket' });
       const badPlan = await t.inject({ method: 'POST', url: `${API}/products/${slug}/plans`, headers: auth(admin), payload: { code: 'Bad Code', name: 'x', rateLimit: 0 } });
       expect(badPlan.statusCode).toBe(400);
+      // Amounts the store cannot hold exactly are refused, naming the field, and nothing changes.
+      const tenthOfACent = await t.inject({ method: 'POST', url: `${API}/products/${slug}/plans`, headers: auth(admin), payload: { code: `${slug}-odd`, name: 'Odd', monthlyFee: 199.999, rateLimit: 60 } });
+      expect(tenthOfACent.statusCode).toBe(400);
+      expect(tenthOfACent.json().error).toMatchObject({ code: 'invalid_request', details: { field: 'monthlyFee' } });
+      const tinyFee = await t.inject({ method: 'PATCH', url: `${API}/plans/${plan.json().id}`, headers: auth(admin), payload: { perCallFee: 0.0000004 } });
+      expect(tinyFee.statusCode).toBe(400);
+      expect(tinyFee.json().error.details.field).toBe('perCallFee');
+      const priced = await t.inject({ method: 'PATCH', url: `${API}/plans/${plan.json().id}`, headers: auth(admin), payload: { perCallFee: 0.0004 } });
+      expect(priced.json()).toMatchObject({ monthlyFee: 199.99, perCallFee: 0.0004 });
       const route = await t.inject({ method: 'POST', url: `${API}/products/${slug}/routes`, headers: auth(admin), payload: { method: 'GET', path: '/v1/memes' } });
       expect(route.statusCode).toBe(409);
       const deact = await t.inject({ method: 'POST', url: `${API}/plans/${plan.json().id}/deactivate`, headers: auth(admin) });

@@ -1,7 +1,8 @@
 import type { CreatePlanBody, CreateProductBody, CreateRouteBody, UpdatePlanBody, UpdateProductBody, UpdateRouteBody } from '@tollgate/contracts';
-import { majorToMicros, majorToMinor, type EventBus, type Plan, type Product, type ProductRoute } from '@tollgate/core';
+import { type EventBus, type Plan, type Product, type ProductRoute } from '@tollgate/core';
 import { UniqueViolationError, type NewPlan, type ProductFilter, type Repositories } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
+import { exactMicros, exactMinor } from './money-input.ts';
 
 export interface ProductWithParts {
   product: Product;
@@ -19,8 +20,8 @@ function planFields(body: UpdatePlanBody, currency: string): Partial<NewPlan> {
   const out: Partial<NewPlan> = {};
   if (body.name !== undefined) out.name = body.name;
   if (body.description !== undefined) out.description = body.description;
-  if (body.monthlyFee !== undefined) out.monthlyFeeMinor = body.monthlyFee === null ? null : majorToMinor(body.monthlyFee, currency);
-  if (body.perCallFee !== undefined) out.perCallFeeMicros = body.perCallFee === null ? null : majorToMicros(body.perCallFee);
+  if (body.monthlyFee !== undefined) out.monthlyFeeMinor = body.monthlyFee === null ? null : exactMinor(body.monthlyFee, currency, 'monthlyFee');
+  if (body.perCallFee !== undefined) out.perCallFeeMicros = body.perCallFee === null ? null : exactMicros(body.perCallFee, 'perCallFee');
   if (body.rateLimit !== undefined) out.rateLimitPerMinute = body.rateLimit;
   if (body.burstLimit !== undefined) out.burst = body.burstLimit;
   if (body.rateLimitAlgorithm !== undefined) out.rateLimitAlgorithm = body.rateLimitAlgorithm;

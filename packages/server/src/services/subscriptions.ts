@@ -1,24 +1,16 @@
 import type { CustomPlanBody } from '@tollgate/contracts';
-import { classifyPlanChange, isFreePlan, majorToMicros, majorToMinor, minorDigits, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type Plan, type Subscription, type User } from '@tollgate/core';
+import { classifyPlanChange, isFreePlan, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type Plan, type Subscription, type User } from '@tollgate/core';
 import { invalidateKeys } from '@tollgate/jobs';
 import { UniqueViolationError, type Repositories, type SubscriptionWithPlan } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
 import type { BillingService } from './billing.ts';
+import { exactMicros, exactMinor } from './money-input.ts';
 
 const withPlan = (subscription: Subscription, plan: Plan): SubscriptionWithPlan => ({
   ...subscription,
   planCode: plan.code,
   productId: plan.productId,
 });
-
-/** A major-unit amount that is a whole number of minor units (1234.56, not 1234.567). */
-function exactMinor(major: number, currency: string, field: string): number {
-  const minor = majorToMinor(major, currency);
-  if (Math.abs(minor - major * 10 ** minorDigits(currency)) > 1e-6) {
-    throw new AppError('invalid_request', `${field} has more decimals than ${currency} has cents`, { details: { field } });
-  }
-  return minor;
-}
 
 /** Subscriptions that can change plan or be cancelled: started and not ended. */
 const CHANGEABLE = new Set(['active', 'past_due']);
@@ -182,7 +174,7 @@ export class SubscriptionService {
     }
     const terms = {
       monthlyFeeMinor: body.monthlyFee === null ? null : exactMinor(body.monthlyFee, base.currency, 'monthlyFee'),
-      perCallFeeMicros: body.perCallFee === undefined ? base.perCallFeeMicros : body.perCallFee === null ? null : majorToMicros(body.perCallFee),
+      perCallFeeMicros: body.perCallFee === undefined ? base.perCallFeeMicros : body.perCallFee === null ? null : exactMicros(body.perCallFee, 'perCallFee'),
       rateLimitPerMinute: body.rateLimit,
       burst: body.burstLimit,
       dailyCap: body.dailyCap ?? null,
