@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSecretBox } from '@tollgate/core';
+import { InProcessWebhookSender } from '@tollgate/runtime';
 import { createRepositories, type Repositories } from '@tollgate/store';
 import { openTestPglite, type TestDatabase } from '@tollgate/store/testing';
 import { WebhookDeliverer } from './webhook-deliverer.ts';
@@ -40,4 +43,63 @@ it('gathers wake-ups: rounds start at most every roundGapMs however often it is 
   const elapsed = performance.now() - started;
   expect(rounds).toBeGreaterThanOrEqual(2); // the wake-ups do start rounds (the poll alone would start one)
   expect(rounds).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 1);
+});
+
+it('stores a run that outlasts half the lease in parts, renewing the lease, and sends every delivery once, in order', async () => {
+  // A receiver that takes 30 ms for each delivery.
+  const received: string[] = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      received.push((JSON.parse(body) as { payload: { n: number } }).payload.n.toString());
+      setTimeout(() => res.end('ok'), 30);
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const sender = new InProcessWebhookSender({ allowPrivate: true, timeoutMs: 5_000 });
+  try {
+    const real = createRepositories(database.db);
+    const stores: number[] = [];
+    const webhooks = Object.create(real.webhooks) as Repositories['webhooks'];
+    webhooks.recordAttempts = (owner, fromStatus, records) => {
+      if (records.length > 0) stores.push(records.length);
+      return real.webhooks.recordAttempts(owner, fromStatus, records);
+    };
+    const box = createSecretBox('22'.repeat(32));
+    const user = await real.users.create({ email: 'lease@example.test', passwordHash: 'h', role: 'customer' });
+    const endpoint = await real.webhooks.createEndpoint({
+      userId: user.id,
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+      description: null,
+      events: ['key.created'],
+      secretSealed: box.seal(`whsec_${Buffer.alloc(32, 9).toString('base64')}`),
+      status: 'active',
+      pausedReason: null,
+    });
+    await real.webhooks.emit(Array.from({ length: 8 }, (_, n) => ({ type: 'key.created', userId: user.id, payload: { n }, occurredAt: new Date() })));
+
+    // A 200 ms lease: a run may last 100 ms, about three deliveries here.
+    const deliverer = new WebhookDeliverer({ ...real, webhooks }, {
+      workerId: 'wrk_lease',
+      transport: sender,
+      secretBox: box,
+      clock: { now: () => Date.now() },
+      log: { info: () => undefined, error: () => undefined },
+      retrySchedule: [1_000],
+      maxAttempts: 3,
+      leaseMs: 200,
+    });
+    await deliverer.runOnce();
+
+    expect(received).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+    expect(stores.length).toBeGreaterThanOrEqual(3);
+    expect(stores.reduce((a, b) => a + b, 0)).toBe(8);
+    const log = await real.webhooks.listDeliveries(endpoint.id, { page: 1, limit: 20 });
+    expect(log.deliveries.map((d) => d.status)).toEqual(Array.from({ length: 8 }, () => 'succeeded'));
+  } finally {
+    await sender.close();
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  }
 });
