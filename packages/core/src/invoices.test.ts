@@ -34,7 +34,7 @@ function expectExactLine(line: InvoiceLine): void {
 describe("the blueprint's worked example", () => {
   const lines = [
     feeLine({ description: 'Starter Plan - Social Mood Index API', feeMinor: 89_000, currency: 'ZAR' }),
-    overageLine({ description: 'Overage fees - SMI API (5,000 calls)', calls: 15_000, quota: 10_000, perCallFeeMicros: R0_50, currency: 'ZAR' }),
+    overageLine({ description: 'Overage fees - SMI API (5,000 calls)', overageCalls: 5_000, perCallFeeMicros: R0_50, currency: 'ZAR' }),
   ].filter((l): l is InvoiceLine => l !== null);
   const invoice = computeInvoice({ currency: 'ZAR', lines, vatRateBps: vatRateBps('ZA') });
 
@@ -130,10 +130,10 @@ describe('usage lines', () => {
     expect(() => usageAmountMinor(Number.MAX_SAFE_INTEGER, 1_000_000, 'ZAR')).toThrow(RangeError);
   });
 
-  it('no overage line when calls stay within the quota, or exactly at it', () => {
-    expect(overageLine({ description: 'x', calls: 9_000, quota: 10_000, perCallFeeMicros: R0_50, currency: 'ZAR' })).toBeNull();
-    expect(overageLine({ description: 'x', calls: 10_000, quota: 10_000, perCallFeeMicros: R0_50, currency: 'ZAR' })).toBeNull();
-    expect(overageLine({ description: 'x', calls: 10_001, quota: 10_000, perCallFeeMicros: R0_50, currency: 'ZAR' })?.amountMinor).toBe(50);
+  it('no overage line when no call went past the quota; one call past it is R0.50', () => {
+    expect(overageLine({ description: 'x', overageCalls: 0, perCallFeeMicros: R0_50, currency: 'ZAR' })).toBeNull();
+    expect(overageLine({ description: 'x', overageCalls: 1, perCallFeeMicros: R0_50, currency: 'ZAR' })?.amountMinor).toBe(50);
+    expect(() => overageLine({ description: 'x', overageCalls: -1, perCallFeeMicros: R0_50, currency: 'ZAR' })).toThrow(RangeError);
   });
 
   it('refuses negative or fractional call counts', () => {

@@ -72,19 +72,18 @@ export function usageAmountMinor(quantity: number, unitPriceMicros: number, curr
 }
 
 /**
- * Overage for a month: the calls beyond the included quota at the plan's per-call fee.
- * Null when no call went past the quota, so invoices carry no zero lines.
+ * Overage for a month: the calls admitted past the included quota (counted by the gateway as it
+ * admitted them) at the plan's per-call fee. Null when there were none, so invoices carry no zero
+ * lines.
  */
 export function overageLine(input: {
   description: string;
-  calls: number;
-  quota: number;
+  overageCalls: number;
   perCallFeeMicros: number;
   currency: string;
 }): InvoiceLine | null {
-  const beyond = requireCount(input.calls, 'calls') - requireCount(input.quota, 'quota');
-  if (beyond <= 0) return null;
-  return usageLine('overage', input.description, beyond, input.perCallFeeMicros, input.currency);
+  if (requireCount(input.overageCalls, 'overageCalls') === 0) return null;
+  return usageLine('overage', input.description, input.overageCalls, input.perCallFeeMicros, input.currency);
 }
 
 /** A per-call plan's month: every call at the per-call fee (R0.50 for VTS Enterprise). Null for no calls. */
@@ -150,11 +149,11 @@ export function monthlyCycleLines(input: {
   }
   const micros = pastPlan?.perCallFeeMicros ?? 0;
   if (pastPlan && micros > 0) {
-    const perCall = pastPlan.monthlyQuota === null;
-    const billable = perCall ? calls : overageCalls;
-    if (billable > 0) {
-      lines.push(usageLine(perCall ? 'per_call' : 'overage', input.usageDescription(billable), billable, micros, pastPlan.currency));
-    }
+    const usage =
+      pastPlan.monthlyQuota === null
+        ? perCallLine({ description: input.usageDescription(calls), calls, perCallFeeMicros: micros, currency: pastPlan.currency })
+        : overageLine({ description: input.usageDescription(overageCalls), overageCalls, perCallFeeMicros: micros, currency: pastPlan.currency });
+    if (usage) lines.push(usage);
   }
   return lines;
 }
