@@ -40,6 +40,8 @@ export interface GatewayDeps {
 
 interface CallContext {
   startedAt: number;
+  /** The request's path, without the query. */
+  path: string;
   /** The client's address (Fastify derives it per access when proxies are trusted). */
   ip: string;
   matched: MatchedRoute | null;
@@ -130,7 +132,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       productId: ctx.matched?.route.productId ?? null,
       routeId: ctx.matched?.route.id ?? null,
       routePath: ctx.matched?.route.path ?? null,
-      path: pathOf(request.url).slice(0, 500),
+      path: ctx.path.slice(0, 500),
       method: request.method,
       statusCode: reply.statusCode,
       errorCode: ctx.errorCode,
@@ -157,8 +159,8 @@ export function createGatewayHandler(deps: GatewayDeps) {
    */
   return function gateway(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const now = clock.now();
-    const ctx: CallContext = { startedAt: now, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null, quotaEvents: null };
     const path = pathOf(request.url);
+    const ctx: CallContext = { startedAt: now, path, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null, quotaEvents: null };
     const matched = routes.match(request.method, path);
     if (!matched) {
       const allowed = routes.allowedMethods(path);
@@ -268,7 +270,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       const demo = handleDemoRequest({
         method: request.method,
         routePath: route.path,
-        path: request.url.split('?', 1)[0],
+        path: ctx.path,
         params: matched.params,
         query: (request.query ?? {}) as Record<string, unknown>,
         body: request.body,
