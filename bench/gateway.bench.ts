@@ -211,10 +211,10 @@ interface RedisRound {
 
 /**
  * Redis mode against the embedded mode (1 key unless BENCH_REDIS_ROUND_KEYS): both gateways up
- * at once, measured one after the other for `rounds` short rounds, so that the machine's drift (this shared VM's speed moves by
- * a third within a minute) falls on both alike. The order alternates (embedded first in odd
- * rounds, Redis first in even ones), so a drift within a round favours neither. The aim is read
- * off the median round.
+ * at once, measured one after the other for `rounds` short rounds, so that the machine's drift
+ * (this shared VM's speed can halve within a minute) falls on both alike. The order alternates
+ * (embedded first in odd rounds, Redis first in even ones), so a drift within a round favours
+ * neither. The aim is read off the median round.
  */
 async function redisRounds(rounds: number, keyCount: number): Promise<RedisRound[]> {
   const keysLabel = `${keyCount.toLocaleString('en-US')} key${keyCount === 1 ? '' : 's'}`;

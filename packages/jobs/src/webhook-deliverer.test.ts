@@ -8,6 +8,15 @@ import { openTestPglite, type TestDatabase } from '@tollgate/store/testing';
 import { WebhookDeliverer } from './webhook-deliverer.ts';
 
 let database: TestDatabase;
+const secretBox = createSecretBox('11'.repeat(32));
+/** The deliverer's settings both tests share: the system clock, no logs, one retry delay. */
+const common = {
+  secretBox,
+  clock: { now: () => Date.now() },
+  log: { info: () => undefined, error: () => undefined },
+  retrySchedule: [1_000],
+  maxAttempts: 3,
+};
 beforeAll(async () => {
   database = await openTestPglite();
 });
@@ -24,11 +33,7 @@ it('gathers wake-ups: rounds start at most every roundGapMs however often it is 
   const deliverer = new WebhookDeliverer({ ...real, webhooks }, {
     workerId: 'wrk_gap',
     transport: { sendRun: () => Promise.reject(new Error('nothing is due')) },
-    secretBox: createSecretBox('11'.repeat(32)),
-    clock: { now: () => Date.now() },
-    log: { info: () => undefined, error: () => undefined },
-    retrySchedule: [1_000],
-    maxAttempts: 3,
+    ...common,
     pollIntervalMs: 5_000,
     roundGapMs: 100,
   });
@@ -66,14 +71,13 @@ it('stores a run that outlasts half the lease in parts, renewing the lease, and 
       if (records.length > 0) stores.push(records.length);
       return real.webhooks.recordAttempts(owner, fromStatus, records);
     };
-    const box = createSecretBox('22'.repeat(32));
     const user = await real.users.create({ email: 'lease@example.test', passwordHash: 'h', role: 'customer' });
     const endpoint = await real.webhooks.createEndpoint({
       userId: user.id,
       url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
       description: null,
       events: ['key.created'],
-      secretSealed: box.seal(`whsec_${Buffer.alloc(32, 9).toString('base64')}`),
+      secretSealed: secretBox.seal(`whsec_${Buffer.alloc(32, 9).toString('base64')}`),
       status: 'active',
       pausedReason: null,
     });
@@ -83,11 +87,7 @@ it('stores a run that outlasts half the lease in parts, renewing the lease, and 
     const deliverer = new WebhookDeliverer({ ...real, webhooks }, {
       workerId: 'wrk_lease',
       transport: sender,
-      secretBox: box,
-      clock: { now: () => Date.now() },
-      log: { info: () => undefined, error: () => undefined },
-      retrySchedule: [1_000],
-      maxAttempts: 3,
+      ...common,
       leaseMs: 200,
     });
     await deliverer.runOnce();

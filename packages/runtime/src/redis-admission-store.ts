@@ -15,9 +15,9 @@ import {
 /*
  * The distributed adapter: a key's rate state and its day and month counts live in Redis, and
  * a Lua script decides and counts atomically (EVALSHA; ioredis falls back to EVAL when the
- * server lost the script): one script for each API key's calls of one event-loop turn. The arithmetic is that of core's `tokenBucket` and
- * `SlidingWindowLog` (integers in doubles, as in JavaScript), so both adapters decide alike;
- * one contract suite checks it.
+ * server lost the script): one script for each API key's calls of one event-loop turn. The
+ * arithmetic is that of core's `tokenBucket` and `SlidingWindowLog` (integers in doubles, as in
+ * JavaScript), so both adapters decide alike; one contract suite checks it.
  *
  * Keys carry the API key's id as a hash tag, `<prefix>{key_…}:…`, so every key a script touches
  * is in one slot and the script runs on Redis Cluster.
