@@ -26,7 +26,7 @@ import { Forwarder } from './gateway/forwarder.ts';
 import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
 import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
-import { dataApiPaths, withDataApis, type DataApiPaths } from './http/data-api-spec.ts';
+import { dataApis as dataApisOf, withDataApis, type DataApis } from './http/data-api-spec.ts';
 import { UsageWriter } from './gateway/usage-writer.ts';
 import type { Services } from './services/index.ts';
 import { billingRoutes } from './http/routes/billing.ts';
@@ -86,7 +86,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     },
   });
   // The catalog's data APIs join the document; updated with the gateway's routes (below).
-  let dataApis: DataApiPaths = {};
+  let dataApis: DataApis = { paths: {}, tags: [] };
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, transformSpecification: (spec) => withDataApis(spec, dataApis) });
   app.get('/openapi.json', { schema: { hide: true } }, async () => withDataApis(app.swagger(), dataApis));
 
@@ -141,7 +141,7 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     const { items } = await repos.catalog.listProducts({ active: true, page: 1, limit: 10_000 });
     const active = await repos.catalog.listRoutes({ productIds: items.map((p) => p.id), activeOnly: true });
     routes.load(active);
-    dataApis = dataApiPaths(items, active);
+    dataApis = dataApisOf(items, active);
   };
   await reloadRoutes();
   const unsubscribe = bus.subscribe(async (message) => {

@@ -4,12 +4,17 @@ import type { Product, ProductRoute } from '@tollgate/core';
 /*
  * The data APIs in the OpenAPI document: the catalog's routes (served by the gateway's catch-all
  * route, so Fastify's schemas do not describe them) as operations called with an API key, one
- * tag per product. Rebuilt whenever the gateway reloads its routes, so /openapi.json and /docs
- * show what the gateway serves now.
+ * tag per product, named by its slug so a product's docs link (`/docs#/smi-api`) opens it.
+ * Rebuilt whenever the gateway reloads its routes, so /openapi.json and /docs show what the
+ * gateway serves now.
  */
 
 type Operation = Record<string, unknown>;
-export type DataApiPaths = Record<string, Record<string, Operation>>;
+export interface DataApis {
+  paths: Record<string, Record<string, Operation>>;
+  /** One per product with routes: the slug, described by the product's name. */
+  tags: { name: string; description: string }[];
+}
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBodySchema } } });
 
@@ -22,7 +27,7 @@ function operationOf(product: Pick<Product, 'slug' | 'name'>, route: ProductRout
     ...(route.costWeight !== 1 ? [`Counts as ${route.costWeight} calls against limits and quotas.`] : []),
   ];
   return {
-    tags: [product.name],
+    tags: [product.slug],
     summary: route.description ?? `${route.method} ${route.path}`,
     description: notes.join(' '),
     operationId: `${product.slug}:${route.method.toLowerCase()}:${route.path}`,
@@ -45,22 +50,25 @@ function operationOf(product: Pick<Product, 'slug' | 'name'>, route: ProductRout
 }
 
 /** Path items of the active products' active routes, patterns as OpenAPI writes them (`/v1/tokens/{mint}`). */
-export function dataApiPaths(products: readonly Pick<Product, 'id' | 'slug' | 'name'>[], routes: readonly ProductRoute[]): DataApiPaths {
+export function dataApis(products: readonly Pick<Product, 'id' | 'slug' | 'name'>[], routes: readonly ProductRoute[]): DataApis {
   const byId = new Map(products.map((p) => [p.id, p]));
-  const paths: DataApiPaths = {};
+  const paths: DataApis['paths'] = {};
+  const tagged = new Map<string, string>();
   for (const route of routes) {
     const product = byId.get(route.productId);
     if (!product) continue;
     (paths[route.path] ??= {})[route.method.toLowerCase()] = operationOf(product, route);
+    tagged.set(product.slug, product.name);
   }
-  return paths;
+  return { paths, tags: [...tagged].map(([name, description]) => ({ name, description })) };
 }
 
 /** The management API's document with the data APIs added (a management path keeps its own entry). */
-export function withDataApis<T extends { paths?: Record<string, unknown>; components?: { securitySchemes?: Record<string, unknown> } }>(spec: T, data: DataApiPaths): T {
+export function withDataApis<T extends { paths?: Record<string, unknown>; tags?: unknown[]; components?: { securitySchemes?: Record<string, unknown> } }>(spec: T, data: DataApis): T {
   return {
     ...spec,
-    paths: { ...data, ...spec.paths },
+    paths: { ...data.paths, ...spec.paths },
+    tags: [...(spec.tags ?? []), ...data.tags],
     components: {
       ...spec.components,
       securitySchemes: { ...spec.components?.securitySchemes, apiKeyQuery: { type: 'apiKey', in: 'query', name: 'api_key' } },

@@ -317,7 +317,11 @@ describe('management API', () => {
     it('documents the data APIs: each catalog route under its product, called with an API key, updated as the catalog changes', async () => {
       const spec = (await t.inject({ method: 'GET', url: '/openapi.json' })).json();
       const memes = spec.paths['/v1/memes'].get;
-      expect(memes.tags).toEqual(['CryptoMeme Premium API']);
+      expect(memes.tags).toEqual(['cryptomeme-api']);
+      expect(spec.tags).toEqual(expect.arrayContaining([{ name: 'cryptomeme-api', description: 'CryptoMeme Premium API' }]));
+      // A product's docs link names its tag.
+      const product = (await t.inject({ method: 'GET', url: `${API}/products/cryptomeme-api` })).json();
+      expect(product.publicDocs).toBe('/docs#/cryptomeme-api');
       expect(memes.security).toEqual([{ apiKey: [] }, { apiKeyQuery: [] }]);
       expect(Object.keys(memes.responses)).toEqual(['200', '400', '401', '403', '429']);
       expect(spec.paths['/v1/tokens/{mint}/holders'].get.parameters).toEqual([{ name: 'mint', in: 'path', required: true, schema: { type: 'string' } }]);
@@ -332,7 +336,7 @@ describe('management API', () => {
       await t.inject({ method: 'POST', url: `${API}/products`, headers: auth(admin), payload: { slug, name: 'Tides', category: 'Weather', currency: 'USD' } });
       const route = await t.inject({ method: 'POST', url: `${API}/products/${slug}/routes`, headers: auth(admin), payload: { method: 'GET', path: `/${slug}/v1/ports/{port}`, upstreamUrl: 'http://127.0.0.1:9' } });
       expect(route.statusCode, route.body).toBe(201);
-      await expect.poll(async () => (await t.inject({ method: 'GET', url: '/docs/json' })).json().paths[`/${slug}/v1/ports/{port}`]?.get?.tags).toEqual(['Tides']);
+      await expect.poll(async () => (await t.inject({ method: 'GET', url: '/docs/json' })).json().paths[`/${slug}/v1/ports/{port}`]?.get?.tags).toEqual([slug]);
     });
 
     it('health reports the database; ready is 200 once started', async () => {
