@@ -1,29 +1,20 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from './database.ts';
+import { migrationsBefore } from './testing.ts';
 
 // Migration 0008 moves each delivery's latest attempt from webhook_attempts onto the delivery
 // row. Deliveries stored before it must keep every attempt in their log.
-const before = mkdtempSync(path.join(tmpdir(), 'tollgate-mig-'));
-afterAll(() => rmSync(before, { recursive: true, force: true }));
+const before = migrationsBefore('0008_webhook_lean_writes');
+afterAll(() => before.dispose());
 
 it('migration 0008 keeps every attempt of deliveries stored before it', async () => {
-  cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
-  rmSync(path.join(before, '0008_webhook_lean_writes.sql'));
-  const journalFile = path.join(before, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
-  journal.entries = journal.entries.filter((entry) => entry.tag !== '0008_webhook_lean_writes');
-  writeFileSync(journalFile, JSON.stringify(journal));
-
   const client = new PGlite();
   try {
     const db = drizzle({ client });
-    await migrate(db, { migrationsFolder: before });
+    await migrate(db, { migrationsFolder: before.folder });
     await client.exec(`
       insert into users (id, email, password_hash, role) values ('usr_m', 'm@example.test', 'h', 'customer');
       insert into webhook_endpoints (id, user_id, url, events, secret_sealed, status) values ('wh_m', 'usr_m', 'https://example.test', '["key.created"]', 's', 'active');

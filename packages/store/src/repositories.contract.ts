@@ -674,6 +674,36 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(after?.key.lastUsedAt?.getTime()).toBe(last);
       });
 
+      it('the call log gives back every field of every call as written, whatever the text in it', async () => {
+        const { user, product, key } = await makeKeyOwner();
+        const tag = `req_fields_${uid()}_`;
+        const at = Date.UTC(2026, 10, 23, 10, 59, 59, 998);
+        const written = [
+          usage({ requestId: `${tag}0`, apiKeyId: key.id, userId: user.id, productId: product.id, routeId: 'rte_x', routePath: '/v1/{id}',
+            path: '/v1/a\tb\n"c",{d}\\e é', method: 'POST', statusCode: 201, errorCode: null, bytesIn: 12, bytesOut: 3_456, latencyMs: 78,
+            ip: '2001:db8::1', isSandbox: true, createdAt: new Date(at) }),
+          // No key, product, route or address; the next hour's call goes to a block of its own.
+          usage({ requestId: `${tag}1`, routePath: null, routeId: null, ip: null, path: '', statusCode: 401, errorCode: 'invalid_api_key',
+            latencyMs: 2, createdAt: new Date(at + 3) }),
+          usage({ requestId: `${tag}2`, apiKeyId: key.id, userId: user.id, path: 'NULL', method: 'GET', createdAt: new Date(at + 1) }),
+        ];
+        await repos.usage.writeBatch(written);
+        const rows = await queryRows<Record<string, unknown>>(
+          database.db,
+          sql`select request_id, api_key_id, user_id, product_id, route_id, route_path, path, method, status_code, error_code,
+                     bytes_in, bytes_out, latency_ms, ip, is_sandbox, created_at
+              from api_usage where request_id like ${`${tag}%`} order by request_id`,
+        );
+        expect(rows.map((r) => ({ ...r, created_at: new Date(r.created_at as string | Date).getTime() }))).toEqual(
+          written.map((r) => ({
+            request_id: r.requestId, api_key_id: r.apiKeyId, user_id: r.userId, product_id: r.productId, route_id: r.routeId,
+            route_path: r.routePath, path: r.path, method: r.method, status_code: r.statusCode, error_code: r.errorCode,
+            bytes_in: r.bytesIn, bytes_out: r.bytesOut, latency_ms: r.latencyMs, ip: r.ip, is_sandbox: r.isSandbox,
+            created_at: r.createdAt.getTime(),
+          })),
+        );
+      });
+
       it('a batch written again under the same id is not counted twice', async () => {
         const { user, key } = await makeKeyOwner();
         const at = Date.UTC(2026, 10, 23, 15);
@@ -697,6 +727,18 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(await repos.usage.pruneRecords(new Date(Date.UTC(2002, 0, 1)), 2)).toBe(5);
         const left = await queryRows<{ created_at: string | Date }>(database.db, sql`select created_at from api_usage where api_key_id = ${key.id}`);
         expect(left.map((r) => new Date(r.created_at).toISOString())).toEqual(['2002-01-02T00:00:00.000Z']);
+      });
+
+      it('pruneRecords keeps a block that holds any call at or after the cutoff', async () => {
+        const { user, key } = await makeKeyOwner();
+        const mine = { apiKeyId: key.id, userId: user.id };
+        const hour = Date.UTC(2000, 5, 1, 10);
+        await repos.usage.writeBatch([0, 10, 20, 59].map((minute) => usage({ ...mine, createdAt: new Date(hour + minute * 60_000) })));
+        const calls = () => scalar(sql`select count(*) as n from api_usage where api_key_id = ${key.id}`);
+        expect(await repos.usage.pruneRecords(new Date(hour + 30 * 60_000))).toBe(0); // the hour's last call is newer
+        expect(await calls()).toBe(4);
+        expect(await repos.usage.pruneRecords(new Date(hour + 60 * 60_000))).toBe(4);
+        expect(await calls()).toBe(0);
       });
 
       it('compactRollups folds old minutes into hours and keeps the totals', async () => {

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,6 +118,24 @@ export async function postgresAvailable(): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * A copy of the migrations folder that stops before the migration `tag`, to build a database as
+ * it was before that migration (with a test's own data in it) and then migrate it the rest of the
+ * way. Removed with `dispose`.
+ */
+export function migrationsBefore(tag: string): { folder: string; dispose(): void } {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'tollgate-migrations-'));
+  cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+  const journalFile = path.join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
+  const at = journal.entries.findIndex((entry) => entry.tag === tag);
+  if (at < 0) throw new Error(`no migration ${tag}`);
+  for (const entry of journal.entries.slice(at)) rmSync(path.join(folder, `${entry.tag}.sql`));
+  journal.entries = journal.entries.slice(0, at);
+  writeFileSync(journalFile, JSON.stringify(journal));
+  return { folder, dispose: () => rmSync(folder, { recursive: true, force: true }) };
 }
 
 /** A gateway call record for tests: an admitted GET /v1/memes by nobody in particular, changed as given. */

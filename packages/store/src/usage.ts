@@ -35,6 +35,69 @@ interface SortedBatch {
   events: NewWebhookEvent[];
 }
 
+/** A block of the call log (schema.ts, `api_usage_blocks`). */
+interface Block {
+  firstAt: number;
+  lastAt: number;
+  count: number;
+  strings: string[];
+  records: string;
+}
+
+/**
+ * A batch's call records as blocks, one per UTC hour they fall in (so pruning, a block at a time,
+ * keeps at most an hour's calls past its cutoff). The line's fields follow the `api_usage` view.
+ */
+function encodeBlocks(records: readonly UsageRecord[]): Block[] {
+  const byHour = new Map<number, UsageRecord[]>();
+  for (const r of records) {
+    const hour = Math.floor(r.createdAt.getTime() / 3_600_000);
+    const calls = byHour.get(hour);
+    if (calls) calls.push(r);
+    else byHour.set(hour, [r]);
+  }
+  return [...byHour.values()].map(encodeBlock);
+}
+
+function encodeBlock(records: readonly UsageRecord[]): Block {
+  let firstAt = Infinity;
+  let lastAt = -Infinity;
+  for (const r of records) {
+    const at = r.createdAt.getTime();
+    if (at < firstAt) firstAt = at;
+    if (at > lastAt) lastAt = at;
+  }
+  const strings: string[] = [];
+  const positions = new Map<string, number>();
+  const text = (value: string | null): number | '' => {
+    if (value === null) return '';
+    let position = positions.get(value);
+    if (position === undefined) {
+      position = strings.push(value);
+      positions.set(value, position);
+    }
+    return position;
+  };
+  const lines = records.map(
+    (r) =>
+      `${text(r.requestId)}\t${text(r.apiKeyId)}\t${text(r.userId)}\t${text(r.productId)}\t${text(r.routeId)}\t${text(r.routePath)}\t` +
+      `${text(r.path)}\t${text(r.method)}\t${r.statusCode}\t${text(r.errorCode)}\t${r.bytesIn}\t` +
+      `${r.bytesOut}\t${r.latencyMs}\t${text(r.ip)}\t${r.isSandbox ? 1 : 0}\t${r.createdAt.getTime() - firstAt}`,
+  );
+  return { firstAt, lastAt, count: records.length, strings, records: lines.join('\n') };
+}
+
+/** The counter of a key and period in `counters`, added at zero if new. */
+function counter(counters: Map<string, CounterRow>, keyId: string, period: string): CounterRow {
+  const id = `${keyId}|${period}`;
+  let row = counters.get(id);
+  if (!row) {
+    row = { keyId, period, count: 0, overage: 0 };
+    counters.set(id, row);
+  }
+  return row;
+}
+
 /** Code-point order, the same for every writer whatever its locale. */
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -69,10 +132,11 @@ export class UsageRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * Writes a batch in one transaction: the call records, their minute rollups, the quota
-   * counters they add to, and each key's usage count and last use. Either all of a batch is
-   * stored or none of it. Every statement takes its rows as arrays (`unnest`): one statement per
-   * table whatever the batch size, which PGlite parses several times faster than row literals.
+   * Writes a batch in one transaction: the call records (as blocks of the call log), their
+   * minute rollups, the quota counters they add to, and each key's usage count and last use.
+   * Either all of a batch is stored or none of it. Every other statement takes its rows as arrays
+   * (`unnest`): one statement per table whatever the batch size, which PGlite parses several
+   * times faster than row literals.
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
    * confirmed) writes nothing: the id is recorded in the same transaction.
    */
@@ -82,20 +146,30 @@ export class UsageRepository {
     const keys = new Map<string, { n: number; last: number }>();
     const rollups = new Map<string, RollupRow>();
     const events: NewWebhookEvent[] = [];
+    // Consecutive calls mostly share their key, minute, endpoint and status: the previous call's
+    // rollup and counters are tried before building the maps' text keys.
+    let rollup: RollupRow | undefined;
+    let day: CounterRow | undefined;
+    let month: CounterRow | undefined;
     for (const r of records) {
       if (r.quotaEvents && r.apiKeyId !== null) events.push(...r.quotaEvents.map((e) => quotaWebhookEvent(r, r.apiKeyId as string, e)));
       const at = r.createdAt.getTime();
       const minute = at - (at % 60_000);
       const endpoint = r.routePath ?? r.path;
-      const rollupKey = `${r.apiKeyId ?? ''}|${minute}|${endpoint}|${r.statusCode}|${r.userId ?? ''}|${r.productId ?? ''}`;
-      const rollup = rollups.get(rollupKey);
-      if (rollup) {
-        rollup.count++;
-        rollup.bytes += r.bytesIn + r.bytesOut;
-        rollup.latency += r.latencyMs;
-      } else {
-        rollups.set(rollupKey, { keyId: r.apiKeyId ?? '', minute, endpoint, status: r.statusCode, userId: r.userId ?? '', productId: r.productId ?? '', count: 1, bytes: r.bytesIn + r.bytesOut, latency: r.latencyMs });
+      const keyId = r.apiKeyId ?? '';
+      const userId = r.userId ?? '';
+      const productId = r.productId ?? '';
+      if (!rollup || rollup.minute !== minute || rollup.keyId !== keyId || rollup.status !== r.statusCode || rollup.endpoint !== endpoint || rollup.userId !== userId || rollup.productId !== productId) {
+        const rollupKey = `${keyId}|${minute}|${endpoint}|${r.statusCode}|${userId}|${productId}`;
+        rollup = rollups.get(rollupKey);
+        if (!rollup) {
+          rollup = { keyId, minute, endpoint, status: r.statusCode, userId, productId, count: 0, bytes: 0, latency: 0 };
+          rollups.set(rollupKey, rollup);
+        }
       }
+      rollup.count++;
+      rollup.bytes += r.bytesIn + r.bytesOut;
+      rollup.latency += r.latencyMs;
       if (r.apiKeyId === null) continue;
       const seen = keys.get(r.apiKeyId);
       if (!seen) keys.set(r.apiKeyId, { n: 1, last: at });
@@ -104,13 +178,16 @@ export class UsageRepository {
         if (at > seen.last) seen.last = at;
       }
       if (!r.counted) continue;
-      for (const period of [dayCounter(at), monthCounter(at)]) {
-        const id = `${r.apiKeyId}|${period}`;
-        const c = counters.get(id);
-        if (c) {
-          c.count++;
-          if (r.overage) c.overage++;
-        } else counters.set(id, { keyId: r.apiKeyId, period, count: 1, overage: r.overage ? 1 : 0 });
+      const dayPeriod = dayCounter(at);
+      if (!day || !month || day.keyId !== r.apiKeyId || day.period !== dayPeriod) {
+        day = counter(counters, r.apiKeyId, dayPeriod);
+        month = counter(counters, r.apiKeyId, monthCounter(at));
+      }
+      day.count++;
+      month.count++;
+      if (r.overage) {
+        day.overage++;
+        month.overage++;
       }
     }
     // Rows are locked in one order (the primary key's) so concurrent writers rarely deadlock;
@@ -137,21 +214,17 @@ export class UsageRepository {
   }
 
   private async writeTransaction({ batchId, records, counters, keys, rollups, events }: SortedBatch): Promise<void> {
-    const column = <T>(pick: (r: UsageRecord) => T) => sql.param(records.map(pick));
     await this.db.transaction(async (tx) => {
       if (batchId !== null) {
         const fresh = await tx.execute(sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`);
         if ((fresh as unknown as { rows: unknown[] }).rows.length === 0) return; // written before
       }
-      await tx.execute(sql`
-        insert into api_usage (request_id, api_key_id, user_id, product_id, route_id, route_path, path, method,
-                               status_code, error_code, bytes_in, bytes_out, latency_ms, ip, is_sandbox, created_at)
-        select * from unnest(${column((r) => r.requestId)}::text[], ${column((r) => r.apiKeyId)}::text[],
-          ${column((r) => r.userId)}::text[], ${column((r) => r.productId)}::text[], ${column((r) => r.routeId)}::text[],
-          ${column((r) => r.routePath)}::text[], ${column((r) => r.path)}::text[], ${column((r) => r.method)}::text[],
-          ${column((r) => r.statusCode)}::int[], ${column((r) => r.errorCode)}::text[], ${column((r) => r.bytesIn)}::int[],
-          ${column((r) => r.bytesOut)}::int[], ${column((r) => r.latencyMs)}::int[], ${column((r) => r.ip)}::text[],
-          ${column((r) => r.isSandbox)}::bool[], ${column((r) => r.createdAt.toISOString())}::timestamptz[])`);
+      for (const block of encodeBlocks(records)) {
+        await tx.execute(sql`
+          insert into api_usage_blocks (first_at, last_at, count, strings, records)
+          values (${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz,
+                  ${block.count}, ${sql.param(block.strings)}::text[], ${block.records})`);
+      }
       const rollupColumn = <T>(pick: (r: RollupRow) => T) => sql.param(rollups.map(pick));
       await tx.execute(sql`
         insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
@@ -186,24 +259,38 @@ export class UsageRepository {
   }
 
   /**
-   * Deletes call records older than `before`, `batchSize` at a time (short transactions, so the
-   * gateway's writes never wait long). Rollups and counters stay. Answers how many went.
+   * Deletes the call records older than `before`: the blocks whose calls all are, and the rows
+   * written before blocks, `batchSize` blocks or rows at a time (short transactions, so the
+   * gateway's writes never wait long). A block holds one hour's calls at most, so up to an hour's
+   * calls before the cutoff stay until the next prune. Rollups and counters stay. Answers how
+   * many calls went.
    */
   async pruneRecords(before: Date, batchSize = 10_000): Promise<number> {
+    const cutoff = before.toISOString();
     let total = 0;
     for (;;) {
-      // By row address: the log has no key to delete by, and a TID scan finds the rows at once.
+      const deleted = await queryRows<{ count: number }>(
+        this.db,
+        sql`delete from api_usage_blocks where id = any(array(
+              select id from api_usage_blocks where last_at < ${cutoff}::timestamptz limit ${batchSize}))
+            returning count`,
+      );
+      for (const block of deleted) total += block.count;
+      if (deleted.length < batchSize) break;
+    }
+    for (;;) {
+      // By row address: the rows have no key to delete by, and a TID scan finds them at once.
       const deleted = await queryRows<{ one: number }>(
         this.db,
-        sql`delete from api_usage where ctid = any(array(
-              select ctid from api_usage where created_at < ${before.toISOString()}::timestamptz limit ${batchSize}))
+        sql`delete from api_usage_rows where ctid = any(array(
+              select ctid from api_usage_rows where created_at < ${cutoff}::timestamptz limit ${batchSize}))
             returning 1 as one`,
       );
       total += deleted.length;
       if (deleted.length < batchSize) break;
     }
     // A retry comes within minutes; ids older than the records kept are of no more use.
-    await this.db.execute(sql`delete from usage_batches where created_at < ${before.toISOString()}::timestamptz`);
+    await this.db.execute(sql`delete from usage_batches where created_at < ${cutoff}::timestamptz`);
     return total;
   }
 

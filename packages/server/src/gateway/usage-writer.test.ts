@@ -21,9 +21,9 @@ describe('UsageWriter', () => {
   });
   afterAll(() => database.close());
 
-  // In the order written: the log is append-only (nothing here deletes), so row addresses follow it.
+  // In the order recorded: each test's calls are recorded in the order of their times, then ids.
   const stored = async (prefix: string) =>
-    (await queryRows<{ request_id: string }>(database.db, sql`select request_id from api_usage where request_id like ${`${prefix}%`} order by ctid`)).map((r) => r.request_id);
+    (await queryRows<{ request_id: string }>(database.db, sql`select request_id from api_usage where request_id like ${`${prefix}%`} order by created_at, request_id`)).map((r) => r.request_id);
 
   it('writes everything buffered in batches, in the order recorded', async () => {
     const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 7 });

@@ -1,0 +1,38 @@
+import { openTestPglite } from '../../packages/store/src/testing.ts';
+import { UsageRepository } from '../../packages/store/src/usage.ts';
+import type { UsageRecord } from '../../packages/core/src/index.ts';
+
+/*
+ * Diagnostic: CPU µs per call record of the product's own usage write (UsageRepository.writeBatch)
+ * on a migrated PGlite, batches of 1,000, records spread over KEYS keys (the api_keys rows are
+ * not created: the key update then matches nothing, which is what one key's share costs anyway).
+ */
+const KEYS = Number(process.env.KEYS ?? 1);
+const BATCH = 1_000;
+const BATCHES = Number(process.env.BATCHES ?? 60);
+const start = Date.UTC(2026, 11, 3, 8);
+
+function batch(from: number): UsageRecord[] {
+  return Array.from({ length: BATCH }, (_, k) => {
+    const i = from + k;
+    return {
+      requestId: `req_0123456789abcdef${i.toString(36)}`, apiKeyId: `key_${String(i % KEYS).padStart(26, '0')}`,
+      userId: 'usr_01jabcdefghjkmnpqrstvwxyz0', productId: 'prd_01jabcdefghjkmnpqrstvwxyz0', routeId: 'rte_01jabcdefghjkmnpqrstvwxyz0',
+      routePath: '/v1/tokens/{mint}/price', path: '/v1/tokens/So11111111111111111111111111111111111111112/price', method: 'GET',
+      statusCode: 200, errorCode: null, bytesIn: 0, bytesOut: 412, latencyMs: 1, ip: '127.0.0.1', isSandbox: false,
+      createdAt: new Date(start + i), counted: true, overage: false,
+    };
+  });
+}
+
+const db = await openTestPglite();
+const usage = new UsageRepository(db.db);
+let next = 0;
+for (let i = 0; i < 10; i++, next += BATCH) await usage.writeBatch(batch(next));
+
+const before = process.cpuUsage();
+const t0 = performance.now();
+for (let i = 0; i < BATCHES; i++, next += BATCH) await usage.writeBatch(batch(next));
+const used = process.cpuUsage(before);
+console.log(`${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record`);
+await db.close();
