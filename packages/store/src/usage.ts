@@ -214,47 +214,64 @@ export class UsageRepository {
   }
 
   private async writeTransaction({ batchId, records, counters, keys, rollups, events }: SortedBatch): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      if (batchId !== null) {
-        const fresh = await tx.execute(sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`);
-        if ((fresh as unknown as { rows: unknown[] }).rows.length === 0) return; // written before
-      }
-      for (const block of encodeBlocks(records)) {
-        await tx.execute(sql`
+    const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
+    const blocks = encodeBlocks(records).map(
+      (block) =>
+        sql`(${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
+             ${sql.param(block.strings)}::text[], ${block.records}::text)`,
+    );
+    const rollupColumn = <T>(pick: (r: RollupRow) => T) => sql.param(rollups.map(pick));
+    const counterColumn = <T>(pick: (r: CounterRow) => T) => sql.param(counters.map(pick));
+    // One statement (writable CTEs, all or nothing): each statement is a round trip into PGlite,
+    // which costs more than a thousand records' rollups. Nothing is written when `fresh` finds
+    // the batch written before.
+    const write = async (db: Db) => {
+      const [row] = await queryRows<{ fresh: number }>(
+        db,
+        sql`with fresh as (${fresh}),
+        blocks as (
           insert into api_usage_blocks (first_at, last_at, count, strings, records)
-          values (${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz,
-                  ${block.count}, ${sql.param(block.strings)}::text[], ${block.records})`);
-      }
-      const rollupColumn = <T>(pick: (r: RollupRow) => T) => sql.param(rollups.map(pick));
-      await tx.execute(sql`
-        insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
-        select * from unnest(${rollupColumn((r) => r.keyId)}::text[], ${rollupColumn((r) => new Date(r.minute).toISOString())}::timestamptz[],
-          ${rollupColumn((r) => r.endpoint)}::text[], ${rollupColumn((r) => r.status)}::int[], ${rollupColumn((r) => r.userId)}::text[],
-          ${rollupColumn((r) => r.productId)}::text[], ${rollupColumn((r) => r.count)}::bigint[], ${rollupColumn((r) => r.bytes)}::bigint[],
-          ${rollupColumn((r) => r.latency)}::bigint[])
-        on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
-        set count = usage_rollups.count + excluded.count,
-            bytes = usage_rollups.bytes + excluded.bytes,
-            latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum`);
-      if (counters.length > 0) {
-        await tx.execute(sql`
+          select * from (values ${sql.join(blocks, sql`, `)}) as b where exists (select 1 from fresh)
+        ),
+        rollups as (
+          insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
+          select * from unnest(${rollupColumn((r) => r.keyId)}::text[], ${rollupColumn((r) => new Date(r.minute).toISOString())}::timestamptz[],
+            ${rollupColumn((r) => r.endpoint)}::text[], ${rollupColumn((r) => r.status)}::int[], ${rollupColumn((r) => r.userId)}::text[],
+            ${rollupColumn((r) => r.productId)}::text[], ${rollupColumn((r) => r.count)}::bigint[], ${rollupColumn((r) => r.bytes)}::bigint[],
+            ${rollupColumn((r) => r.latency)}::bigint[])
+          where exists (select 1 from fresh)
+          on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
+          set count = usage_rollups.count + excluded.count,
+              bytes = usage_rollups.bytes + excluded.bytes,
+              latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
+        ),
+        counters as (
           insert into usage_counters (api_key_id, period, count, overage)
-          select * from unnest(${sql.param(counters.map((c) => c.keyId))}::text[], ${sql.param(counters.map((c) => c.period))}::text[],
-            ${sql.param(counters.map((c) => c.count))}::bigint[], ${sql.param(counters.map((c) => c.overage))}::bigint[])
+          select * from unnest(${counterColumn((c) => c.keyId)}::text[], ${counterColumn((c) => c.period)}::text[],
+            ${counterColumn((c) => c.count)}::bigint[], ${counterColumn((c) => c.overage)}::bigint[])
+          where exists (select 1 from fresh)
           on conflict (api_key_id, period) do update
           set count = usage_counters.count + excluded.count,
               overage = usage_counters.overage + excluded.overage,
-              updated_at = now()`);
-      }
-      if (keys.length > 0) {
-        await tx.execute(sql`
+              updated_at = now()
+        ),
+        keys as (
           update api_keys set usage_count = api_keys.usage_count + v.n,
                  last_used_at = greatest(api_keys.last_used_at, v.t)
           from unnest(${sql.param(keys.map(([id]) => id))}::text[], ${sql.param(keys.map(([, k]) => k.n))}::bigint[],
                       ${sql.param(keys.map(([, k]) => new Date(k.last).toISOString()))}::timestamptz[]) as v(id, n, t)
-          where api_keys.id = v.id`);
-      }
-      await insertWebhookEvents(tx as unknown as Db, events);
+          where api_keys.id = v.id and exists (select 1 from fresh)
+        )
+        select count(*)::int as fresh from fresh`,
+      );
+      return (row?.fresh ?? 0) > 0;
+    };
+    if (events.length === 0) {
+      await write(this.db);
+      return;
+    }
+    await this.db.transaction(async (tx) => {
+      if (await write(tx as unknown as Db)) await insertWebhookEvents(tx as unknown as Db, events);
     });
   }
 
