@@ -4,8 +4,10 @@ import type { UsageRecord } from '../../packages/core/src/index.ts';
 
 /*
  * Diagnostic: CPU µs per call record of the product's own usage write (UsageRepository.writeBatch)
- * on a migrated PGlite, batches of 1,000, records spread over KEYS keys (the api_keys rows are
- * not created: the key update then matches nothing, which is what one key's share costs anyway).
+ * on a migrated PGlite, batches of 1,000, records spread over KEYS keys (rows of api_keys, as
+ * the gateway's are). ALTER: SQL run before the keys are made, to try a change of the tables.
+ *
+ *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1000, BATCHES=60)
  */
 const KEYS = Number(process.env.KEYS ?? 1);
 const BATCH = 1_000;
@@ -17,7 +19,7 @@ function batch(from: number): UsageRecord[] {
     const i = from + k;
     return {
       requestId: `req_0123456789abcdef${i.toString(36)}`, apiKeyId: `key_${String(i % KEYS).padStart(26, '0')}`,
-      userId: 'usr_01jabcdefghjkmnpqrstvwxyz0', productId: 'prd_01jabcdefghjkmnpqrstvwxyz0', routeId: 'rte_01jabcdefghjkmnpqrstvwxyz0',
+      userId: 'usr_bench', productId: 'prd_bench', routeId: 'rte_01jabcdefghjkmnpqrstvwxyz0',
       routePath: '/v1/tokens/{mint}/price', path: '/v1/tokens/So11111111111111111111111111111111111111112/price', method: 'GET',
       statusCode: 200, errorCode: null, bytesIn: 0, bytesOut: 412, latencyMs: 1, ip: '127.0.0.1', isSandbox: false,
       createdAt: new Date(start + i), counted: true, overage: false,
@@ -27,6 +29,13 @@ function batch(from: number): UsageRecord[] {
 
 const db = await openTestPglite();
 const usage = new UsageRepository(db.db);
+await db.executeSql(`
+  ${process.env.ALTER ?? ''}
+  insert into users (id, email, password_hash, role) values ('usr_bench', 'bench@example.test', 'x', 'customer');
+  insert into products (id, slug, name, category, currency) values ('prd_bench', 'bench', 'Bench', 'bench', 'USD');
+  insert into plans (id, product_id, code, name, currency, rate_limit_per_minute, burst) values ('pln_bench', 'prd_bench', 'bench', 'Bench', 'USD', 1000, 1000);
+  insert into api_keys (id, user_id, plan_id, key_hash, display_prefix, last_four)
+    select 'key_' || lpad(i::text, 26, '0'), 'usr_bench', 'pln_bench', md5(i::text), 'tg_live_', '0000' from generate_series(0, ${KEYS - 1}) as i;`);
 let next = 0;
 for (let i = 0; i < 10; i++, next += BATCH) await usage.writeBatch(batch(next));
 

@@ -226,6 +226,18 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           }
         }
       });
+
+      it('leave room on the pages of the tables the usage writer updates, so its updates stay on the page', async () => {
+        const options = await queryRows<{ name: string; options: string[] | string | null }>(
+          database.db,
+          sql`select relname as name, reloptions as options from pg_class
+              where relname in ('api_keys', 'usage_counters', 'usage_rollups') and relnamespace = to_regnamespace(current_schema())::oid
+              order by relname`,
+        );
+        expect(options.map((r) => ({ name: r.name, options: String(r.options) }))).toEqual(
+          ['api_keys', 'usage_counters', 'usage_rollups'].map((name) => ({ name, options: expect.stringContaining('fillfactor=70') })),
+        );
+      });
     });
 
     // ---------- users and sessions ----------
