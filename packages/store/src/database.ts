@@ -200,6 +200,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * PGlite answers in the same thread, so long work on it gives the server a turn between its
+ * statements; without it `serve` would answer nothing until the work ends.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Rows of a raw query, on either driver (both answer `{ rows }`). */
 export async function queryRows<T>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };

@@ -716,6 +716,31 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         );
       });
 
+      it('a batch larger than a block is written whole, or not at all', async () => {
+        const { user, key } = await makeKeyOwner();
+        const tag = `req_large_${uid()}_`;
+        const start = Date.UTC(2026, 8, 1);
+        // 2,400 calls in 1,200 minutes: three blocks of the call log, 1,200 rollup rows.
+        const batch = Array.from({ length: 2_400 }, (_, i) =>
+          usage({ requestId: `${tag}${i}`, apiKeyId: key.id, userId: user.id, createdAt: new Date(start + Math.floor(i / 2) * 60_000) }),
+        );
+        const stored = () => scalar(sql`select count(*) as n from api_usage where request_id like ${`${tag}%`}`);
+        const rollupRows = () => scalar(sql`select count(*) as n from usage_rollups where api_key_id = ${key.id}`);
+
+        // The last call's rollup fails (a latency PostgreSQL cannot take), after its blocks went in: nothing stays.
+        const failing = batch.map((r, i) => (i === batch.length - 1 ? { ...r, latencyMs: 0.5 } : r));
+        await expect(repos.usage.writeBatch(failing)).rejects.toThrow();
+        expect(await stored()).toBe(0);
+        expect(await rollupRows()).toBe(0);
+        expect(await countsOf(key, start)).toEqual({ day: 0, month: 0 });
+
+        await repos.usage.writeBatch(batch);
+        expect(await stored()).toBe(2_400);
+        expect(await rollupRows()).toBe(1_200);
+        expect(await countsOf(key, start)).toEqual({ day: 2_400, month: 2_400 });
+        expect((await repos.keys.findById(key.id))?.key.usageCount).toBe(2_400);
+      });
+
       it('a batch written again under the same id is not counted twice', async () => {
         const { user, key } = await makeKeyOwner();
         const at = Date.UTC(2026, 10, 23, 15);

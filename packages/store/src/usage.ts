@@ -44,9 +44,13 @@ interface Block {
   records: string;
 }
 
+/** Calls a block holds at most (~3 ms of PGlite's time each), so no row grows past ~100 kB. */
+const BLOCK_RECORDS = 1_000;
+
 /**
- * A batch's call records as blocks, one per UTC hour they fall in (so pruning, a block at a time,
- * keeps at most an hour's calls past its cutoff). The line's fields follow the `api_usage` view.
+ * A batch's call records as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a
+ * block at a time, keeps at most an hour's calls past its cutoff). The line's fields follow the
+ * `api_usage` view.
  */
 function encodeBlocks(records: readonly UsageRecord[]): Block[] {
   const byHour = new Map<number, UsageRecord[]>();
@@ -56,7 +60,13 @@ function encodeBlocks(records: readonly UsageRecord[]): Block[] {
     if (calls) calls.push(r);
     else byHour.set(hour, [r]);
   }
-  return [...byHour.values()].map(encodeBlock);
+  return [...byHour.values()].flatMap((calls) => slices(calls, BLOCK_RECORDS).map(encodeBlock));
+}
+
+function slices<T>(items: readonly T[], size: number): T[][] {
+  const parts: T[][] = [];
+  for (let at = 0; at < items.length; at += size) parts.push(items.slice(at, at + size));
+  return parts;
 }
 
 function encodeBlock(records: readonly UsageRecord[]): Block {
@@ -134,9 +144,10 @@ export class UsageRepository {
   /**
    * Writes a batch in one transaction: the call records (as blocks of the call log), their
    * minute rollups, the quota counters they add to, and each key's usage count and last use.
-   * Either all of a batch is stored or none of it. Every other statement takes its rows as arrays
-   * (`unnest`): one statement per table whatever the batch size, which PGlite parses several
-   * times faster than row literals.
+   * Either all of a batch is stored or none of it. A batch's calls are counted once per key, day,
+   * minute and endpoint whatever their number, so a batch of a second's calls writes far fewer
+   * rows than ten batches of a tenth. Rows go in as column arrays (`unnest`), which PGlite
+   * parses several times faster than row literals.
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
    * confirmed) writes nothing: the id is recorded in the same transaction.
    */

@@ -1,5 +1,5 @@
 import { computeInvoice, monthlyCycleLines, monthPeriod, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type InvoiceLine } from '@tollgate/core';
-import type { BillableSubscription, BillingRun, NewInvoice, Repositories } from '@tollgate/store';
+import { yieldToEventLoop, type BillableSubscription, type BillingRun, type NewInvoice, type Repositories } from '@tollgate/store';
 import type { JobDefinition } from '../queue.ts';
 import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, usageDescription, vatRateFor, type BillingSettings } from './invoicing.ts';
 
@@ -150,13 +150,6 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
   }
 }
 
-/**
- * PGlite answers in the same thread, so a cycle that never yields would stop `serve` from
- * answering anything until it ends: between batches, the server gets its turn.
- */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** Keys of subscriptions whose plan or status changed: every instance drops its cached record. */
 export async function invalidateKeys(deps: Pick<CycleDeps, 'repos' | 'bus'>, subscriptionIds: readonly string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import type { UsageRecord } from '@tollgate/core';
-import { newId, type UsageRepository } from '@tollgate/store';
+import { newId, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 interface Batch {
@@ -10,8 +10,10 @@ interface Batch {
 export interface UsageWriterOptions {
   flushIntervalMs: number;
   /**
-   * Records per transaction. The embedded database runs on the gateway's thread, so one
-   * transaction is a pause in serving: small batches keep each pause short.
+   * Records per transaction (default 10,000: a second's calls at 10,000 a second). A batch
+   * counts each key, minute and day once whatever its calls, so larger batches write fewer rows.
+   * On PGlite a batch is a pause in serving (its statement runs on this thread): fewer, larger
+   * batches pause it less in total, each pause a little longer (docs/benchmarks.md).
    */
   batchSize?: number;
   /** Records held while the database is unreachable; past it the oldest are dropped and counted. */
@@ -41,7 +43,7 @@ export class UsageWriter {
     private readonly log: FastifyBaseLogger,
     private readonly options: UsageWriterOptions,
   ) {
-    this.batchSize = options.batchSize ?? 1_000;
+    this.batchSize = options.batchSize ?? 10_000;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
   }
 
@@ -109,7 +111,7 @@ export class UsageWriter {
           this.inFlight -= batch.records.length;
           this.written += batch.records.length;
           // Calls waiting to be served go before the next batch.
-          if (done < taken.length) await new Promise((resolve) => setImmediate(resolve));
+          if (done < taken.length) await yieldToEventLoop();
         }
       } catch (error) {
         // The failed batch is retried as it is; the records after it go back in front of the buffer.
