@@ -36,6 +36,22 @@ describe('UsageWriter', () => {
     expect(await stored('req_order_')).toEqual(ids);
   });
 
+  it('ends a batch at its size or at its number of distinct keys, whichever comes first', async () => {
+    const batches: (string | null)[][] = [];
+    const spy = {
+      writeBatch: (batch: readonly UsageRecord[]) => {
+        batches.push(batch.map((r) => r.apiKeyId));
+        return Promise.resolve();
+      },
+    } as Repositories['usage'];
+    const writer = new UsageWriter(spy, silent, { flushIntervalMs: 60_000, batchSize: 4, batchKeys: 2 });
+    const at = Date.UTC(2026, 10, 23, 10);
+    ['a', 'a', 'a', 'a', 'a', 'b', 'b', 'c', null, null, 'd'].forEach((keyId, i) => writer.record({ ...record(`req_keys_${i}`, at), apiKeyId: keyId }));
+    await writer.flush();
+    expect(batches).toEqual([['a', 'a', 'a', 'a'], ['a', 'b', 'b'], ['c', null, null], ['d']]);
+    expect(writer.written).toBe(11);
+  });
+
   it('keeps the records of a failed flush, ahead of newer ones, and writes them on the next', async () => {
     let failures = 1;
     const flaky = {
