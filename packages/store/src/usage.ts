@@ -288,23 +288,24 @@ export class UsageRepository {
 
   /**
    * Deletes the call records older than `before`: the blocks whose calls all are, and the rows
-   * written before blocks, `batchSize` blocks or rows at a time (short transactions, so the
+   * written before blocks, about `batchSize` calls at a time (short transactions, so the
    * gateway's writes never wait long). A block holds one hour's calls at most, so up to an hour's
    * calls before the cutoff stay until the next prune. Rollups and counters stay. Answers how
    * many calls went.
    */
   async pruneRecords(before: Date, batchSize = 10_000): Promise<number> {
     const cutoff = before.toISOString();
+    const blocksAtOnce = Math.ceil(batchSize / BLOCK_RECORDS);
     let total = 0;
     for (;;) {
       const deleted = await queryRows<{ count: number }>(
         this.db,
         sql`delete from api_usage_blocks where id = any(array(
-              select id from api_usage_blocks where last_at < ${cutoff}::timestamptz limit ${batchSize}))
+              select id from api_usage_blocks where last_at < ${cutoff}::timestamptz limit ${blocksAtOnce}))
             returning count`,
       );
       for (const block of deleted) total += block.count;
-      if (deleted.length < batchSize) break;
+      if (deleted.length < blocksAtOnce) break;
     }
     for (;;) {
       // By row address: the rows have no key to delete by, and a TID scan finds them at once.
