@@ -1,5 +1,5 @@
 -- The call log moves into blocks (schema.ts, api_usage_blocks): a row per call cost the embedded
--- database ~20 µs, a block ~2 µs a call. The rows written before stay in their table, renamed
+-- database ~20 µs, a block ~3 µs a call. The rows written before stay in their table, renamed
 -- api_usage_rows with its indexes, and the view api_usage reads both as before: one row per call.
 ALTER TABLE "api_usage" RENAME TO "api_usage_rows";--> statement-breakpoint
 CREATE TABLE "api_usage_blocks" (

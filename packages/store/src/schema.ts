@@ -154,8 +154,8 @@ export const apiKeys = pgTable('api_keys', {
 
 /**
  * The call log: one record per gateway call, refused ones included, stored in blocks of up to
- * a usage batch (1,000 calls) of one UTC hour, as TimescaleDB stores compressed chunks: a row per
- * call cost PGlite ~20 µs (heap, WAL and index entries for ~250 bytes), a block costs it ~2 µs a
+ * 1,000 calls of one UTC hour and one usage batch, as TimescaleDB stores compressed chunks: a row per
+ * call cost PGlite ~20 µs (heap, WAL and index entries for ~250 bytes), a block costs it ~3 µs a
  * call. `strings` holds each distinct text of the block once (request ids, keys, paths …);
  * `records` holds one line per call of sixteen tab-separated fields in the columns' order of the
  * `api_usage` view, texts as 1-based positions in `strings` (empty for null), numbers in decimal,
