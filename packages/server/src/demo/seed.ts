@@ -9,7 +9,10 @@ const SEEDED = 'demo_catalog_seeded';
  * never put back.
  */
 export async function seedDemoCatalog(repos: Repositories): Promise<boolean> {
-  if (await repos.settings.get(SEEDED)) return false;
+  if (await repos.settings.get(SEEDED)) {
+    await updateSeededDocsLinks(repos);
+    return false;
+  }
   if (!(await repos.settings.setIfAbsent(SEEDED, { at: new Date().toISOString(), state: 'seeding' }))) return false;
   for (const seed of DEMO_CATALOG) {
     const product = await repos.catalog.createProduct({ ...seed.product, isActive: true });
@@ -39,4 +42,17 @@ export async function seedDemoCatalog(repos: Repositories): Promise<boolean> {
   }
   await repos.settings.set(SEEDED, { at: new Date().toISOString(), state: 'done' });
   return true;
+}
+
+/**
+ * Demo catalogs seeded before 2026-11-23 link their docs as `/docs#tag/<slug>`, which Swagger UI
+ * does not open; the link becomes the current one (`/docs#/<slug>`) unless an admin changed it.
+ */
+async function updateSeededDocsLinks(repos: Repositories): Promise<void> {
+  for (const { product: seed } of DEMO_CATALOG) {
+    const product = await repos.catalog.findProduct(seed.slug);
+    if (product && product.publicDocs === `/docs#tag/${seed.slug}` && seed.publicDocs) {
+      await repos.catalog.updateProduct(product.id, { publicDocs: seed.publicDocs });
+    }
+  }
 }
