@@ -150,7 +150,6 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
   }
 }
 
-
 /** Keys of subscriptions whose plan or status changed: every instance drops its cached record. */
 export async function invalidateKeys(deps: Pick<CycleDeps, 'repos' | 'bus'>, subscriptionIds: readonly string[]): Promise<void> {
   if (subscriptionIds.length === 0) return;
