@@ -201,8 +201,9 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * PGlite answers in the same thread, so long work on it gives the server a turn between its
- * statements; without it `serve` would answer nothing until the work ends.
+ * PGlite answers in the same thread, so work made of many transactions (the billing cycle, a
+ * usage flush) gives the server a turn between them; without it `serve` would answer nothing
+ * until the work ends.
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

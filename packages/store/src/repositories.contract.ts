@@ -727,7 +727,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         const stored = () => scalar(sql`select count(*) as n from api_usage where request_id like ${`${tag}%`}`);
         const rollupRows = () => scalar(sql`select count(*) as n from usage_rollups where api_key_id = ${key.id}`);
 
-        // The last call's rollup fails (a latency PostgreSQL cannot take), after its blocks went in: nothing stays.
+        // The last call's rollup cannot be stored (a latency PostgreSQL cannot take): nothing of the batch stays.
         const failing = batch.map((r, i) => (i === batch.length - 1 ? { ...r, latencyMs: 0.5 } : r));
         await expect(repos.usage.writeBatch(failing)).rejects.toThrow();
         expect(await stored()).toBe(0);
