@@ -7,9 +7,10 @@ import { buildApp } from '../packages/server/src/app.ts';
 import { loadConfig } from '../packages/server/src/config.ts';
 import { createDeps } from '../packages/server/src/deps.ts';
 import { seedDemoCatalog } from '../packages/server/src/demo/seed.ts';
+import { handleDemoRequest } from '../packages/server/src/demo-upstream/index.ts';
 import { sha256Hex } from '../packages/server/src/services/hash.ts';
 import { profileMeasuredRun } from './lib/profiler.ts';
-import { onStop, tell } from './lib/protocol.ts';
+import { BENCH_MINT, BENCH_ROUTE_PATTERN, onStop, tell } from './lib/protocol.ts';
 
 /*
  * The gateway under test, built as `npm start` builds it (createDeps → seedDemoCatalog →
@@ -23,7 +24,8 @@ import { onStop, tell } from './lib/protocol.ts';
  *
  * Env: BENCH_DATA_DIR (required, an empty folder the parent removes), BENCH_KEYS (default 1),
  * PORT (default 0), LOG_LEVEL (default warn), BENCH_REDIS_URL (limits in Redis), BENCH_USAGE_FLUSH_INTERVAL_MS (diagnostics: defer the
- * usage flush), BENCH_CPU_PROFILE (a file: profile the measured run).
+ * usage flush), BENCH_CPU_PROFILE (a file: profile the measured run), BENCH_BARE_ROUTE (1: also serve the
+ * bare route at /bare/…, see lib/alternate-servers.ts).
  */
 
 const started = performance.now();
@@ -169,6 +171,16 @@ async function snapshot(reset: boolean) {
     loopDelay.reset();
   }
   return out;
+}
+// Diagnostics (BENCH_BARE_ROUTE=1): the bare route's handler inside the product's app, at
+// /bare/…, to tell the app's own cost (options, hooks, a larger process) from the gateway's.
+if (process.env.BENCH_BARE_ROUTE === '1') {
+  const entitlements = new Set(['tokens:basic']);
+  app.get('/bare/v1/tokens/:mint/price', (_request, reply) => {
+    const demo = handleDemoRequest({ method: 'GET', routePath: BENCH_ROUTE_PATTERN, params: { mint: BENCH_MINT }, query: {}, body: undefined, entitlements, sandbox: false, nowMs: Date.now() });
+    reply.code(demo.statusCode).type('application/json; charset=utf-8');
+    return reply.send(JSON.stringify(demo.body));
+  });
 }
 await app.listen({ host: config.host, port: config.port });
 const address = app.server.address();

@@ -1,0 +1,81 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './child.ts';
+import { assertClean, runLoad } from './load.ts';
+import { BENCH_PATH } from './protocol.ts';
+
+/*
+ * Diagnostic: servers of the bench measured in alternation, to tell what part of the gateway
+ * costs what on a machine whose speed drifts within minutes. All servers are up at once (pinned
+ * to CPU 1, the load generator to CPU 0, as in the bench); each round measures each of them
+ * saturated (1 s warm-up, then SEC s), in turn, the order reversed every other round. Prints each
+ * run's req/s and server CPU a call, and each server's median ratio to the first.
+ *
+ *   VARIANTS="<script>[|ENV=value,…];…" ROUNDS=8 SEC=4 npx tsx bench/lib/alternate-servers.ts
+ *
+ * e.g. the bare route, the same route inside the product's app, the gateway, the gateway whose
+ * usage flush is deferred past the run:
+ *   VARIANTS="bench/bare-server.ts;bench/gateway-server.ts|BENCH_BARE_ROUTE=1;bench/gateway-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000"
+ * BENCH_BARE_ROUTE=1 sends the load to the bare route the gateway server adds at /bare/… .
+ */
+
+interface Variant {
+  label: string;
+  script: string;
+  env: Record<string, string>;
+}
+
+const variants: Variant[] = (process.env.VARIANTS ?? '')
+  .split(';')
+  .filter((v) => v.trim() !== '')
+  .map((label) => {
+    const [script, envs] = label.split('|');
+    const env = Object.fromEntries((envs ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+    return { label, script: script as string, env };
+  });
+if (variants.length === 0) throw new Error('VARIANTS lists no server; see the comment at the top of this file');
+const rounds = Number(process.env.ROUNDS ?? 8);
+const seconds = Number(process.env.SEC ?? 4);
+
+const pin = hasTaskset();
+if (pin) pinSelf(0);
+const dirs: string[] = [];
+const servers: { variant: Variant; server: RunningServer; keys: string[]; path: string }[] = [];
+try {
+  for (const variant of variants) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
+    dirs.push(dir);
+    const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...variant.env }, readyTimeoutMs: 300_000 });
+    const keys = server.ready.keysFile ? readFileSync(server.ready.keysFile as string, 'utf8').split('\n').filter(Boolean) : [];
+    servers.push({ variant, server, keys, path: variant.env.BENCH_BARE_ROUTE === '1' ? `/bare${BENCH_PATH}` : BENCH_PATH });
+  }
+  const run = async (s: (typeof servers)[number], durationSec: number) => {
+    const cpu0 = s.server.cpuSeconds();
+    const result = await runLoad({ url: s.server.url(s.path), connections: 64, pipelining: 1, durationSec, keys: s.keys, timeLatencies: false });
+    assertClean(s.variant.label, result);
+    const cpu = (s.server.cpuSeconds() ?? 0) - (cpu0 ?? 0);
+    return { rps: result.rps, cpuUsPerCall: (cpu * 1e6) / result.requests };
+  };
+  for (const s of servers) await run(s, 3);
+  const ratios: number[][] = servers.map(() => []);
+  for (let round = 1; round <= rounds; round++) {
+    const order = servers.map((_, i) => i);
+    if (round % 2 === 0) order.reverse();
+    const results: { rps: number; cpuUsPerCall: number }[] = [];
+    for (const i of order) {
+      const s = servers[i] as (typeof servers)[number];
+      await run(s, 1);
+      results[i] = await run(s, seconds);
+    }
+    const first = results[0] as { rps: number };
+    results.forEach((r, i) => ratios[i]?.push(r.rps / first.rps));
+    console.log(`round ${round}: ${results.map((r, i) => `${variants[i]?.label}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerCall.toFixed(1)} µs a call`).join(' | ')}`);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
+  variants.forEach((v, i) => console.log(`${v.label}: median ${(median(ratios[i] as number[]) * 100).toFixed(1)} % of the first`));
+} finally {
+  for (const s of servers) await s.server.stop();
+  killAllChildren();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
