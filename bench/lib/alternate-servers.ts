@@ -14,10 +14,13 @@ import { BENCH_PATH } from './protocol.ts';
  *
  *   VARIANTS="<script>[|ENV=value,…];…" ROUNDS=8 SEC=4 npx tsx bench/lib/alternate-servers.ts
  *
- * e.g. the bare route, the same route inside the product's app, the gateway, the gateway whose
- * usage flush is deferred past the run:
- *   VARIANTS="bench/bare-server.ts;bench/gateway-server.ts|BENCH_BARE_ROUTE=1;bench/gateway-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000"
- * BENCH_BARE_ROUTE=1 sends the load to the bare route the gateway server adds at /bare/… .
+ * e.g. the bare route, the gateway, the gateway whose usage flush is deferred past the run:
+ *   VARIANTS="bench/bare-server.ts;bench/gateway-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000"
+ * ROUTE=bare sends a variant's load to the bare route that a gateway server started with
+ * BENCH_BARE_ROUTE=1 also serves (at /bare/…). Variants whose script and settings are the same
+ * but for ROUTE share one server process, so that the gateway and the bare route can be compared
+ * within one process (same memory, same JIT), which is much steadier than across processes:
+ *   VARIANTS="bench/gateway-server.ts|BENCH_BARE_ROUTE=1,ROUTE=bare;bench/gateway-server.ts|BENCH_BARE_ROUTE=1"
  */
 
 interface Variant {
@@ -43,12 +46,19 @@ if (pin) pinSelf(0);
 const dirs: string[] = [];
 const servers: { variant: Variant; server: RunningServer; keys: string[]; path: string }[] = [];
 try {
+  const started = new Map<string, { server: RunningServer; keys: string[] }>();
   for (const variant of variants) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
-    dirs.push(dir);
-    const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...variant.env }, readyTimeoutMs: 300_000 });
-    const keys = server.ready.keysFile ? readFileSync(server.ready.keysFile as string, 'utf8').split('\n').filter(Boolean) : [];
-    servers.push({ variant, server, keys, path: variant.env.BENCH_BARE_ROUTE === '1' ? `/bare${BENCH_PATH}` : BENCH_PATH });
+    const { ROUTE: route, ...env } = variant.env;
+    const id = JSON.stringify([variant.script, env]);
+    let running = started.get(id);
+    if (!running) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
+      dirs.push(dir);
+      const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, readyTimeoutMs: 300_000 });
+      running = { server, keys: server.ready.keysFile ? readFileSync(server.ready.keysFile as string, 'utf8').split('\n').filter(Boolean) : [] };
+      started.set(id, running);
+    }
+    servers.push({ variant, ...running, path: route === 'bare' ? `/bare${BENCH_PATH}` : BENCH_PATH });
   }
   const run = async (s: (typeof servers)[number], durationSec: number) => {
     const cpu0 = s.server.cpuSeconds();
@@ -75,7 +85,7 @@ try {
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
   variants.forEach((v, i) => console.log(`${v.label}: median ${(median(ratios[i] as number[]) * 100).toFixed(1)} % of the first`));
 } finally {
-  for (const s of servers) await s.server.stop();
+  for (const s of new Set(servers.map((x) => x.server))) await s.stop();
   killAllChildren();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }
