@@ -346,7 +346,11 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
         const redisCommandsPerCall = mode === 'redis' ? ((await redisScriptCalls()) - scriptsAtStart) / g.result.requests : null;
         return { g, redisCommandsPerCall, serverStats: await gateway.stats(false) };
       };
-      const measureBare = () => measure(bare, keys, `round ${round}: bare, ${keysLabel}`, undefined, undefined, timing);
+      const measureBare = async () => {
+        const b = await measure(bare, keys, `round ${round}: bare, ${keysLabel}`, undefined, undefined, timing);
+        await bare.stats(false); // ends the run (and its profile, with BENCH_CPU_PROF)
+        return b;
+      };
       let g: Awaited<ReturnType<typeof measureGateway>>;
       let b: Measured;
       if (round % 2 === 1) {
