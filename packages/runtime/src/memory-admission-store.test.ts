@@ -22,6 +22,17 @@ describe('MemoryAdmissionStore: memory', () => {
     expect(store.admit('key_busy', rate, quota, t0 + 62 * 60_000)).toMatchObject({ outcome: 'admitted', dayUsed: 63 });
   });
 
+  it('forgets an idle key behind one called many times a second (a busy key still moves, once a second)', () => {
+    const store = new MemoryAdmissionStore();
+    const t0 = Date.UTC(2026, 10, 23, 8);
+    const busyRate = { algorithm: 'token-bucket', ratePerMinute: 1_000_000, burst: 1_000_000 } as const;
+    const noQuota = { dailyCap: null, monthlyQuota: null, billsOverage: false };
+    store.admit('key_busy', busyRate, noQuota, t0);
+    store.admit('key_idle', rate, quota, t0 + 50);
+    for (let ms = 100; ms <= 61 * 60_000; ms += 100) store.admit('key_busy', busyRate, noQuota, t0 + ms);
+    expect(store.size).toBe(1);
+  });
+
   it('stays bounded by the keys active within the hour', () => {
     const store = new MemoryAdmissionStore();
     const t0 = Date.UTC(2026, 10, 23, 8);

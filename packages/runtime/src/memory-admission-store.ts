@@ -21,6 +21,8 @@ interface KeyState {
   monthUsed: number;
   /** The last call decided (the caller's clock); null until the first. */
   lastSeenMs: number | null;
+  /** When the key last moved to the end of the map (see MOVE_EVERY_MS). */
+  movedAtMs: number;
 }
 
 /**
@@ -31,10 +33,17 @@ interface KeyState {
 const IDLE_MS = 60 * 60_000;
 
 /**
+ * A key moves to the end of the map at most this often: the map's order need only follow use
+ * roughly (a key is forgotten by its own last call, not by its place), and a busy key's calls
+ * then skip the two map writes and the look at the front.
+ */
+const MOVE_EVERY_MS = 1_000;
+
+/**
  * The embedded adapter: limits and counts in this process's memory. Node runs one call's
  * decision to completion before the next, so check-and-count is atomic without locks.
- * Memory stays bounded by the keys active in the last hour: the map is kept in order of use
- * (a key moves to the end when called) and idle keys fall off its front.
+ * Memory stays bounded by the keys active in the last hour: the map is kept roughly in order of
+ * use (a key moves to the end when called, at most once a second) and idle keys fall off its front.
  */
 export class MemoryAdmissionStore implements AdmissionStore {
   private readonly states = new Map<string, KeyState>();
@@ -93,7 +102,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
   seedCounts(keyId: string, counts: SeededCounts): void {
     const state = this.states.get(keyId);
     if (!state) {
-      this.states.set(keyId, { bucket: undefined, window: null, day: counts.day, dayUsed: counts.dayUsed, month: counts.month, monthUsed: counts.monthUsed, lastSeenMs: null });
+      this.states.set(keyId, { bucket: undefined, window: null, day: counts.day, dayUsed: counts.dayUsed, month: counts.month, monthUsed: counts.monthUsed, lastSeenMs: null, movedAtMs: -Infinity });
       return;
     }
     // ISO labels compare in time order: only a period newer than the one kept is taken.
@@ -107,11 +116,16 @@ export class MemoryAdmissionStore implements AdmissionStore {
     }
   }
 
-  /** Moves the key to the end of the map and forgets up to two idle keys at its front. */
+  /**
+   * Notes the call; at most every MOVE_EVERY_MS, moves the key to the end of the map and forgets
+   * up to two idle keys at its front.
+   */
   private touch(keyId: string, state: KeyState, nowMs: number): void {
+    state.lastSeenMs = nowMs;
+    if (nowMs - state.movedAtMs < MOVE_EVERY_MS) return;
+    state.movedAtMs = nowMs;
     this.states.delete(keyId);
     this.states.set(keyId, state);
-    state.lastSeenMs = nowMs;
     for (let i = 0; i < 2; i++) {
       const first = this.states.entries().next();
       if (first.done) return;
@@ -131,7 +145,7 @@ export class MemoryAdmissionStore implements AdmissionStore {
   private stateFor(keyId: string, nowMs: number): KeyState {
     let state = this.states.get(keyId);
     if (!state) {
-      state = { bucket: undefined, window: null, day: dayPeriod(nowMs), dayUsed: 0, month: monthPeriod(nowMs), monthUsed: 0, lastSeenMs: null };
+      state = { bucket: undefined, window: null, day: dayPeriod(nowMs), dayUsed: 0, month: monthPeriod(nowMs), monthUsed: 0, lastSeenMs: null, movedAtMs: -Infinity };
       this.states.set(keyId, state);
     }
     return state;
