@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
-import { handleDemoRequest } from '../packages/server/src/demo-upstream/index.ts';
+import { addBareRoute, benchAnswer } from './lib/bare-route.ts';
 import { profileMeasuredRun } from './lib/profiler.ts';
-import { BENCH_MINT, BENCH_ROUTE_PATTERN, onStop, tell } from './lib/protocol.ts';
+import { onStop, tell } from './lib/protocol.ts';
 
 /*
  * The baseline: a bare Fastify app (the gateway's Fastify, logger off) with the one route the
@@ -14,28 +14,11 @@ import { BENCH_MINT, BENCH_ROUTE_PATTERN, onStop, tell } from './lib/protocol.ts
  */
 
 const started = performance.now();
-const entitlements = new Set(['tokens:basic']);
-const answer = () =>
-  handleDemoRequest({
-    method: 'GET',
-    routePath: BENCH_ROUTE_PATTERN,
-    params: { mint: BENCH_MINT },
-    query: {},
-    body: undefined,
-    entitlements,
-    sandbox: false,
-    nowMs: Date.now(),
-  });
-const first = answer();
+const first = benchAnswer();
 if (first.statusCode !== 200) throw new Error(`demo upstream answered ${first.statusCode}: ${JSON.stringify(first.body)}`);
 
 const app = Fastify({ logger: false });
-app.get('/v1/tokens/:mint/price', (_request, reply) => {
-  const demo = answer();
-  const text = JSON.stringify(demo.body);
-  reply.code(demo.statusCode).type('application/json; charset=utf-8');
-  return reply.send(text);
-});
+addBareRoute(app);
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
 const address = app.server.address();

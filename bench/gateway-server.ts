@@ -7,10 +7,10 @@ import { buildApp } from '../packages/server/src/app.ts';
 import { loadConfig } from '../packages/server/src/config.ts';
 import { createDeps } from '../packages/server/src/deps.ts';
 import { seedDemoCatalog } from '../packages/server/src/demo/seed.ts';
-import { handleDemoRequest } from '../packages/server/src/demo-upstream/index.ts';
 import { sha256Hex } from '../packages/server/src/services/hash.ts';
 import { profileMeasuredRun } from './lib/profiler.ts';
-import { BENCH_MINT, BENCH_ROUTE_PATTERN, onStop, tell } from './lib/protocol.ts';
+import { addBareRoute } from './lib/bare-route.ts';
+import { onStop, tell } from './lib/protocol.ts';
 
 /*
  * The gateway under test, built as `npm start` builds it (createDeps → seedDemoCatalog →
@@ -174,14 +174,7 @@ async function snapshot(reset: boolean) {
 }
 // Diagnostics (BENCH_BARE_ROUTE=1): the bare route's handler inside the product's app, at
 // /bare/…, to tell the app's own cost (options, hooks, a larger process) from the gateway's.
-if (process.env.BENCH_BARE_ROUTE === '1') {
-  const entitlements = new Set(['tokens:basic']);
-  app.get('/bare/v1/tokens/:mint/price', (_request, reply) => {
-    const demo = handleDemoRequest({ method: 'GET', routePath: BENCH_ROUTE_PATTERN, params: { mint: BENCH_MINT }, query: {}, body: undefined, entitlements, sandbox: false, nowMs: Date.now() });
-    reply.code(demo.statusCode).type('application/json; charset=utf-8');
-    return reply.send(JSON.stringify(demo.body));
-  });
-}
+if (process.env.BENCH_BARE_ROUTE === '1') addBareRoute(app, '/bare');
 await app.listen({ host: config.host, port: config.port });
 const address = app.server.address();
 if (address === null || typeof address === 'string') throw new Error('no TCP address');
