@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './lib/child.ts';
+import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './lib/child.ts';
 import { clusterRun } from './lib/cluster.ts';
 import { startBenchRedis, type BenchRedis } from './lib/redis.ts';
 import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
@@ -232,8 +232,8 @@ async function redisRounds(rounds: number, keyCount: number): Promise<RedisRound
     servers.push(embedded);
     const redis = await startGateway('redis', keyCount, dirs[1] as string, null);
     servers.push(redis);
-    const embeddedKeys = readFileSync(embedded.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
-    const redisKeys = readFileSync(redis.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
+    const embeddedKeys = serverKeys(embedded);
+    const redisKeys = serverKeys(redis);
     // A full warm-up of each first (keys loaded, JIT warm), then short rounds with a brief one each.
     for (const [server, keys] of [[embedded, embeddedKeys], [redis, redisKeys]] as const) {
       assertClean('rounds warm-up', await runLoad({ ...loadBase(), url: server.url(BENCH_PATH), durationSec: settings.warmupSec, keys, timeLatencies: false }));
@@ -249,15 +249,7 @@ async function redisRounds(rounds: number, keyCount: number): Promise<RedisRound
         redisScriptsPerCall = ((await redisScriptCalls()) - scriptsAtStart) / measured.result.requests;
         return measured;
       };
-      let e: Measured;
-      let r: Measured;
-      if (round % 2 === 1) {
-        e = await measureEmbedded();
-        r = await measureRedis();
-      } else {
-        r = await measureRedis();
-        e = await measureEmbedded();
-      }
+      const [e, r] = await inTurn(round, measureEmbedded, measureRedis);
       result.push({ embedded: e, redis: r, ratio: r.result.rps / e.result.rps, redisScriptsPerCall });
       // Server CPU a call, to tell work added by Redis mode from time the gateway sat idle.
       const cpuPerCallUs = (m: Measured) => (m.serverCpu === null ? '–' : `${((m.serverCpu * timing.durationSec * 1e6) / m.result.requests).toFixed(1)} µs`);
@@ -275,6 +267,16 @@ async function redisRounds(rounds: number, keyCount: number): Promise<RedisRound
       tempDirs.delete(dir);
     }
   }
+}
+
+/** Runs `a` then `b` in odd rounds, `b` then `a` in even ones, so a drift within a round favours neither. */
+async function inTurn<A, B>(round: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  if (round % 2 === 1) {
+    const first = await a();
+    return [first, await b()];
+  }
+  const second = await b();
+  return [await a(), second];
 }
 
 function median(values: number[]): number {
@@ -308,7 +310,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
     log(`gateway with ${keysLabel}: setting up`);
     const gateway = await startGateway(mode, keyCount, dataDir, settings.cpuProfile ? profileFile : null);
     servers.push(gateway);
-    const keys = readFileSync(gateway.ready.keysFile as string, 'utf8').split('\n').filter(Boolean);
+    const keys = serverKeys(gateway);
     if (keys.length !== keyCount) throw new Error(`gateway wrote ${keys.length} keys, expected ${keyCount}`);
     log(`gateway ready in ${(gateway.ready.setupMs / 1000).toFixed(1)} s (database, seed, ${keysLabel})`);
     const gatewayProbe = await probe(gateway, keys[0]);
@@ -351,15 +353,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
         await bare.stats(false); // ends the run (and its profile, with BENCH_CPU_PROF)
         return b;
       };
-      let g: Awaited<ReturnType<typeof measureGateway>>;
-      let b: Measured;
-      if (round % 2 === 1) {
-        g = await measureGateway();
-        b = await measureBare();
-      } else {
-        b = await measureBare();
-        g = await measureGateway();
-      }
+      const [g, b] = await inTurn(round, measureGateway, measureBare);
       rounds.push({ gateway: g.g, bare: b, ratio: g.g.result.rps / b.result.rps, serverStats: g.serverStats, redisCommandsPerCall: g.redisCommandsPerCall });
       log(`round ${round}: gateway ${((g.g.result.rps / b.result.rps) * 100).toFixed(1)} % of the bare route`);
     }

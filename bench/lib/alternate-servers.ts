@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hasTaskset, killAllChildren, pinSelf, startServer, type RunningServer } from './child.ts';
+import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
 import { BENCH_PATH } from './protocol.ts';
 
@@ -55,7 +55,7 @@ try {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
       dirs.push(dir);
       const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, readyTimeoutMs: 300_000 });
-      running = { server, keys: server.ready.keysFile ? readFileSync(server.ready.keysFile as string, 'utf8').split('\n').filter(Boolean) : [] };
+      running = { server, keys: serverKeys(server) };
       started.set(id, running);
     }
     servers.push({ variant, ...running, path: route === 'bare' ? `/bare${BENCH_PATH}` : BENCH_PATH });

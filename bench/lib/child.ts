@@ -30,6 +30,11 @@ export interface RunningServer {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The plain API keys a gateway server wrote for the load generator (none for the bare route). */
+export function serverKeys(server: RunningServer): string[] {
+  return server.ready.keysFile ? readFileSync(server.ready.keysFile, 'utf8').split('\n').filter(Boolean) : [];
+}
+
 const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK)
 
 /** utime + stime of a process (all its threads), in seconds. */

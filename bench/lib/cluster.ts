@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { startServer, type RunningServer } from './child.ts';
+import { serverKeys, startServer, type RunningServer } from './child.ts';
 import { assertClean, runLoad, type LoadResult } from './load.ts';
 import { BENCH_PATH } from './protocol.ts';
 
@@ -48,7 +48,7 @@ export async function clusterRun(settings: ClusterSettings): Promise<ClusterResu
     const first = await startServer({ script: 'bench/gateway-server.ts', cpu: null, env: env(0), readyTimeoutMs: 120_000 });
     servers.push(first);
     const keysFile = first.ready.keysFile as string;
-    const keys = readFileSync(keysFile, 'utf8').split('\n').filter(Boolean);
+    const keys = serverKeys(first);
     const load = (server: RunningServer, connections: number, durationSec: number, timeLatencies: boolean) =>
       runLoad({ url: server.url(BENCH_PATH), connections, pipelining: 1, durationSec, keys, timeLatencies });
 
