@@ -1,6 +1,7 @@
 export * from './access.ts';
 export * from './api-key.ts';
 export * from './base62.ts';
+export * from './call-batch.ts';
 export * from './cidr.ts';
 export * from './domain.ts';
 export * from './dunning.ts';

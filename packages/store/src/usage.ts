@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
-import { dayPeriod, monthPeriod, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
+import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, monthPeriod, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
 import { queryRows, type Db } from './database.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
@@ -28,7 +28,7 @@ interface RollupRow {
 
 interface SortedBatch {
   batchId: string | null;
-  records: readonly UsageRecord[];
+  calls: CallBatch;
   counters: CounterRow[];
   keys: [string, { n: number; last: number }][];
   rollups: RollupRow[];
@@ -48,53 +48,56 @@ interface Block {
 const BLOCK_RECORDS = 1_000;
 
 /**
- * A batch's call records as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a
- * block at a time, keeps at most an hour's calls past its cutoff). The line's fields follow the
+ * A batch's calls as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a block at
+ * a time, keeps at most an hour's calls past its cutoff). The line's fields follow the
  * `api_usage` view.
  */
-function encodeBlocks(records: readonly UsageRecord[]): Block[] {
-  const byHour = new Map<number, UsageRecord[]>();
-  for (const r of records) {
-    const hour = Math.floor(r.createdAt.getTime() / 3_600_000);
+function encodeBlocks(batch: CallBatch): Block[] {
+  const byHour = new Map<number, number[]>();
+  for (let index = 0; index < batch.length; index++) {
+    const hour = Math.floor((batch.createdAtMs[index] as number) / 3_600_000);
     const calls = byHour.get(hour);
-    if (calls) calls.push(r);
-    else byHour.set(hour, [r]);
+    if (calls) calls.push(index);
+    else byHour.set(hour, [index]);
   }
-  return [...byHour.values()].flatMap((calls) => slices(calls, BLOCK_RECORDS).map(encodeBlock));
+  const blocks: Block[] = [];
+  for (const calls of byHour.values()) {
+    for (let at = 0; at < calls.length; at += BLOCK_RECORDS) blocks.push(encodeBlock(batch, calls.slice(at, at + BLOCK_RECORDS)));
+  }
+  return blocks;
 }
 
-function slices<T>(items: readonly T[], size: number): T[][] {
-  const parts: T[][] = [];
-  for (let at = 0; at < items.length; at += size) parts.push(items.slice(at, at + size));
-  return parts;
-}
-
-function encodeBlock(records: readonly UsageRecord[]): Block {
+function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
+  const { createdAtMs } = batch;
   let firstAt = Infinity;
   let lastAt = -Infinity;
-  for (const r of records) {
-    const at = r.createdAt.getTime();
+  for (const index of calls) {
+    const at = createdAtMs[index] as number;
     if (at < firstAt) firstAt = at;
     if (at > lastAt) lastAt = at;
   }
+  // The block's own 1-based positions of the batch's texts (0: not in the block yet).
   const strings: string[] = [];
-  const positions = new Map<string, number>();
-  const text = (value: string | null): number | '' => {
-    if (value === null) return '';
-    let position = positions.get(value);
-    if (position === undefined) {
-      position = strings.push(value);
-      positions.set(value, position);
+  const positions = new Int32Array(batch.texts.length);
+  const columns = CALL_TEXT_FIELDS.map((field) => batch.column(field));
+  const [keyIds, userIds, productIds, routeIds, routePaths, paths, methods, errorCodes, ips] = columns as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  const text = (column: Int32Array, index: number): number | '' => {
+    const text = column[index] as number;
+    if (text === NO_TEXT) return '';
+    let position = positions[text] as number;
+    if (position === 0) {
+      position = strings.push(batch.texts[text] as string);
+      positions[text] = position;
     }
     return position;
   };
-  const lines = records.map(
-    (r) =>
-      `${text(r.requestId)}\t${text(r.apiKeyId)}\t${text(r.userId)}\t${text(r.productId)}\t${text(r.routeId)}\t${text(r.routePath)}\t` +
-      `${text(r.path)}\t${text(r.method)}\t${r.statusCode}\t${text(r.errorCode)}\t${r.bytesIn}\t` +
-      `${r.bytesOut}\t${r.latencyMs}\t${text(r.ip)}\t${r.isSandbox ? 1 : 0}\t${r.createdAt.getTime() - firstAt}`,
+  const lines = calls.map(
+    (i) =>
+      `${strings.push(batch.requestIds[i] as string)}\t${text(keyIds, i)}\t${text(userIds, i)}\t${text(productIds, i)}\t${text(routeIds, i)}\t${text(routePaths, i)}\t` +
+      `${text(paths, i)}\t${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${batch.bytesIn[i]}\t` +
+      `${batch.bytesOut[i]}\t${batch.latenciesMs[i]}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}\t${(createdAtMs[i] as number) - firstAt}`,
   );
-  return { firstAt, lastAt, count: records.length, strings, records: lines.join('\n') };
+  return { firstAt, lastAt, count: calls.length, strings, records: lines.join('\n') };
 }
 
 /** The counter of a key and period in `counters`, added at zero if new. */
@@ -114,13 +117,13 @@ function compareText(a: string, b: string): number {
 }
 
 /** The webhook event of a limit a call reached; stored once per key, type and period. */
-function quotaWebhookEvent(record: UsageRecord, keyId: string, event: QuotaEvent): NewWebhookEvent {
+function quotaWebhookEvent(userId: string | null, occurredAt: Date, keyId: string, event: QuotaEvent): NewWebhookEvent {
   const common = { apiKeyId: keyId, period: event.period, periodStart: event.periodStart, usage: event.usage, quota: event.quota };
   return {
     type: event.type,
-    userId: record.userId,
+    userId,
     dedupeKey: `${event.type}:${keyId}:${event.periodStart}`,
-    occurredAt: record.createdAt,
+    occurredAt,
     payload:
       event.type === 'usage.threshold'
         ? { ...common, percentage: Math.floor((event.usage * 100) / event.quota), threshold: USAGE_THRESHOLD_PERCENT }
@@ -151,52 +154,73 @@ export class UsageRepository {
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
    * confirmed) writes nothing: the id is recorded in the same transaction.
    */
-  async writeBatch(records: readonly UsageRecord[], batchId?: string): Promise<void> {
-    if (records.length === 0) return;
+  async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string): Promise<void> {
+    const calls = input instanceof CallBatch ? input : CallBatch.of(input);
+    if (calls.length === 0) return;
+    const { texts, createdAtMs, statusCodes } = calls;
+    const keyIds = calls.column('apiKeyId');
+    const userIds = calls.column('userId');
+    const productIds = calls.column('productId');
+    const routePaths = calls.column('routePath');
+    const paths = calls.column('path');
     const counters = new Map<string, CounterRow>();
-    const keys = new Map<string, { n: number; last: number }>();
+    const keys = new Map<number, { n: number; last: number }>();
     const rollups = new Map<string, RollupRow>();
     const events: NewWebhookEvent[] = [];
+    for (const [index, reached] of calls.quotaEvents) {
+      const keyId = calls.text('apiKeyId', index);
+      if (keyId === null) continue;
+      const occurredAt = new Date(createdAtMs[index] as number);
+      events.push(...reached.map((event) => quotaWebhookEvent(calls.text('userId', index), occurredAt, keyId, event)));
+    }
     // Consecutive calls mostly share their key, minute, endpoint and status: the previous call's
     // rollup and counters are tried before building the maps' text keys.
     let rollup: RollupRow | undefined;
+    let rollupOf = { key: NaN, minute: NaN, endpoint: NaN, status: NaN, user: NaN, product: NaN };
     let day: CounterRow | undefined;
     let month: CounterRow | undefined;
-    for (const r of records) {
-      if (r.quotaEvents && r.apiKeyId !== null) events.push(...r.quotaEvents.map((e) => quotaWebhookEvent(r, r.apiKeyId as string, e)));
-      const at = r.createdAt.getTime();
+    let dayKey = NaN;
+    let dayStart = NaN;
+    for (let i = 0; i < calls.length; i++) {
+      const at = createdAtMs[i] as number;
       const minute = at - (at % 60_000);
-      const endpoint = r.routePath ?? r.path;
-      const keyId = r.apiKeyId ?? '';
-      const userId = r.userId ?? '';
-      const productId = r.productId ?? '';
-      if (!rollup || rollup.minute !== minute || rollup.keyId !== keyId || rollup.status !== r.statusCode || rollup.endpoint !== endpoint || rollup.userId !== userId || rollup.productId !== productId) {
-        const rollupKey = `${keyId}|${minute}|${endpoint}|${r.statusCode}|${userId}|${productId}`;
+      const key = keyIds[i] as number;
+      const routePath = routePaths[i] as number;
+      const endpoint = routePath !== NO_TEXT ? routePath : (paths[i] as number);
+      const status = statusCodes[i] as number;
+      const user = userIds[i] as number;
+      const product = productIds[i] as number;
+      if (!rollup || rollupOf.minute !== minute || rollupOf.key !== key || rollupOf.status !== status || rollupOf.endpoint !== endpoint || rollupOf.user !== user || rollupOf.product !== product) {
+        rollupOf = { key, minute, endpoint, status, user, product };
+        const rollupKey = `${key}|${minute}|${endpoint}|${status}|${user}|${product}`;
         rollup = rollups.get(rollupKey);
         if (!rollup) {
-          rollup = { keyId, minute, endpoint, status: r.statusCode, userId, productId, count: 0, bytes: 0, latency: 0 };
+          const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
+          rollup = { keyId: textOf(key), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
           rollups.set(rollupKey, rollup);
         }
       }
       rollup.count++;
-      rollup.bytes += r.bytesIn + r.bytesOut;
-      rollup.latency += r.latencyMs;
-      if (r.apiKeyId === null) continue;
-      const seen = keys.get(r.apiKeyId);
-      if (!seen) keys.set(r.apiKeyId, { n: 1, last: at });
+      rollup.bytes += (calls.bytesIn[i] as number) + (calls.bytesOut[i] as number);
+      rollup.latency += calls.latenciesMs[i] as number;
+      if (key === NO_TEXT) continue;
+      const seen = keys.get(key);
+      if (!seen) keys.set(key, { n: 1, last: at });
       else {
         seen.n++;
         if (at > seen.last) seen.last = at;
       }
-      if (!r.counted) continue;
-      const dayPeriod = dayCounter(at);
-      if (!day || !month || day.keyId !== r.apiKeyId || day.period !== dayPeriod) {
-        day = counter(counters, r.apiKeyId, dayPeriod);
-        month = counter(counters, r.apiKeyId, monthCounter(at));
+      if (!calls.counted(i)) continue;
+      if (!day || !month || dayKey !== key || at < dayStart || at >= dayStart + 86_400_000) {
+        const keyId = texts[key] as string;
+        dayKey = key;
+        dayStart = at - (at % 86_400_000);
+        day = counter(counters, keyId, dayCounter(at));
+        month = counter(counters, keyId, monthCounter(at));
       }
       day.count++;
       month.count++;
-      if (r.overage) {
+      if (calls.overage(i)) {
         day.overage++;
         month.overage++;
       }
@@ -205,10 +229,10 @@ export class UsageRepository {
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
     const batch: SortedBatch = {
       batchId: batchId ?? null,
-      records,
+      calls,
       events,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
-      keys: [...keys.entries()].sort(([a], [b]) => compareText(a, b)),
+      keys: [...keys.entries()].map(([key, seen]): [string, { n: number; last: number }] => [texts[key] as string, seen]).sort(([a], [b]) => compareText(a, b)),
       rollups: [...rollups.values()].sort(
         (a, b) =>
           compareText(a.keyId, b.keyId) || a.minute - b.minute || compareText(a.endpoint, b.endpoint) || a.status - b.status || compareText(a.userId, b.userId) || compareText(a.productId, b.productId),
@@ -224,9 +248,9 @@ export class UsageRepository {
     }
   }
 
-  private async writeTransaction({ batchId, records, counters, keys, rollups, events }: SortedBatch): Promise<void> {
+  private async writeTransaction({ batchId, calls, counters, keys, rollups, events }: SortedBatch): Promise<void> {
     const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
-    const blocks = encodeBlocks(records).map(
+    const blocks = encodeBlocks(calls).map(
       (block) =>
         sql`(${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
              ${sql.param(block.strings)}::text[], ${block.records}::text)`,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
-import type { UsageRecord } from '@tollgate/core';
+import type { CallBatch, UsageRecord } from '@tollgate/core';
 import { createRepositories, queryRows, type Repositories } from '@tollgate/store';
 import { openTestPglite, testUsageRecord, type TestDatabase } from '@tollgate/store/testing';
 import { UsageWriter } from './usage-writer.ts';
@@ -39,8 +39,8 @@ describe('UsageWriter', () => {
   it('ends a batch at its size or at its number of distinct keys, whichever comes first', async () => {
     const batches: (string | null)[][] = [];
     const spy = {
-      writeBatch: (batch: readonly UsageRecord[]) => {
-        batches.push(batch.map((r) => r.apiKeyId));
+      writeBatch: (batch: CallBatch) => {
+        batches.push(batch.records().map((r) => r.apiKeyId));
         return Promise.resolve();
       },
     } as Repositories['usage'];
@@ -55,7 +55,7 @@ describe('UsageWriter', () => {
   it('keeps the records of a failed flush, ahead of newer ones, and writes them on the next', async () => {
     let failures = 1;
     const flaky = {
-      writeBatch: (batch: readonly UsageRecord[], id?: string) => {
+      writeBatch: (batch: CallBatch, id?: string) => {
         if (failures-- > 0) return Promise.reject(new Error('database unavailable'));
         return repos.usage.writeBatch(batch, id);
       },
@@ -76,7 +76,7 @@ describe('UsageWriter', () => {
   it('a batch whose commit went through but was reported failed is not written twice', async () => {
     let lose = 1;
     const lossy = {
-      writeBatch: async (batch: readonly UsageRecord[], id?: string) => {
+      writeBatch: async (batch: CallBatch, id?: string) => {
         await repos.usage.writeBatch(batch, id);
         if (lose-- > 0) throw new Error('connection lost before the commit was confirmed');
       },

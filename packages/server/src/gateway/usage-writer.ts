@@ -1,10 +1,10 @@
-import type { UsageRecord } from '@tollgate/core';
+import { CallBatch, type UsageRecord } from '@tollgate/core';
 import { newId, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 interface Batch {
   id: string;
-  records: UsageRecord[];
+  calls: CallBatch;
 }
 
 export interface UsageWriterOptions {
@@ -22,17 +22,24 @@ export interface UsageWriterOptions {
    * its keys, not its calls: with 100,000 keys a batch of 10,000 calls paused PGlite 1.8 s.
    */
   batchKeys?: number;
-  /** Records held while the database is unreachable; past it the oldest are dropped and counted. */
+  /** Records held while the database is unreachable; past it the newest are dropped and counted. */
   maxBuffered?: number;
 }
 
 /**
- * Records every gateway call without making the call wait: records are buffered in memory and
- * written in batches at least every `flushIntervalMs` and on shutdown. A failed flush keeps its
- * records and retries, so a database hiccup loses nothing while the buffer has room.
+ * Records every gateway call without making the call wait: calls are kept in columns
+ * (`CallBatch`, so a second of them costs the garbage collector little) and written in batches
+ * at least every `flushIntervalMs` and on shutdown. A failed flush keeps its batch and retries,
+ * so a database hiccup loses nothing while the buffer has room.
  */
 export class UsageWriter {
-  private buffer: UsageRecord[] = [];
+  /** Batches filled to `batchSize` or `batchKeys`, oldest first, then the one being filled. */
+  private full: CallBatch[] = [];
+  private current = new CallBatch();
+  /** Written batches, emptied, for the next ones to fill (their columns are kept). */
+  private spare: CallBatch[] = [];
+  /** Calls in `full`. */
+  private queued = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   /** Taken from the buffer by the flush running, not yet written. */
@@ -67,12 +74,22 @@ export class UsageWriter {
       this.dropped++;
       return;
     }
-    this.buffer.push(record);
+    if (this.current.keyCount >= this.batchKeys && this.current.isNewKey(record.apiKeyId)) this.seal();
+    this.current.append(record);
+    if (this.current.length >= this.batchSize) this.seal();
+  }
+
+  /** The batch being filled joins the full ones; the next call starts a new one. */
+  private seal(): void {
+    if (this.current.length === 0) return;
+    this.full.push(this.current);
+    this.queued += this.current.length;
+    this.current = this.spare.pop() ?? new CallBatch();
   }
 
   /** Records not yet stored: buffered, in a flush still running, or waiting for a retry. */
   get pending(): number {
-    return this.buffer.length + this.inFlight + (this.retry?.records.length ?? 0);
+    return this.queued + this.current.length + this.inFlight + (this.retry?.calls.length ?? 0);
   }
 
   /** Writes what is buffered; concurrent callers share one flush. */
@@ -91,56 +108,54 @@ export class UsageWriter {
     if (this.pending > 0) await this.flush();
   }
 
-  /** Where the batch that starts at `from` ends: at most `batchSize` calls of `batchKeys` keys. */
-  private batchEnd(records: readonly UsageRecord[], from: number): number {
-    const end = Math.min(records.length, from + this.batchSize);
-    const keys = new Set<string | null>();
-    for (let at = from; at < end; at++) {
-      keys.add((records[at] as UsageRecord).apiKeyId);
-      if (keys.size > this.batchKeys) return at;
-    }
-    return end;
-  }
-
   private async drain(): Promise<void> {
     // A batch whose write failed goes first, as it was and under its id: if its commit did go
     // through (only the answer was lost), the store knows the id and writes nothing twice.
     if (this.retry) {
       try {
-        await this.repo.writeBatch(this.retry.records, this.retry.id);
+        await this.repo.writeBatch(this.retry.calls, this.retry.id);
       } catch (error) {
         this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
         return;
       }
-      this.written += this.retry.records.length;
+      this.written += this.retry.calls.length;
       this.retry = null;
     }
-    while (this.buffer.length > 0) {
-      // Take the whole buffer: calls recorded meanwhile go to a fresh one, nothing is shifted.
-      const taken = this.buffer;
-      this.buffer = [];
-      this.inFlight = taken.length;
+    this.seal();
+    while (this.full.length > 0) {
+      // Take every full batch: calls recorded meanwhile go to fresh ones.
+      const taken = this.full;
+      this.full = [];
+      this.inFlight = this.queued;
+      this.queued = 0;
       let done = 0;
-      let batch: Batch | null = null;
       try {
-        while (done < taken.length) {
-          batch = { id: newId('usage'), records: taken.slice(done, this.batchEnd(taken, done)) };
-          await this.repo.writeBatch(batch.records, batch.id);
-          done += batch.records.length;
-          this.inFlight -= batch.records.length;
-          this.written += batch.records.length;
+        for (; done < taken.length; done++) {
+          const calls = taken[done] as CallBatch;
+          const batch: Batch = { id: newId('usage'), calls };
+          try {
+            await this.repo.writeBatch(calls, batch.id);
+          } catch (error) {
+            this.retry = batch;
+            throw error;
+          }
+          this.inFlight -= calls.length;
+          this.written += calls.length;
+          calls.clear();
+          if (this.spare.length < 2) this.spare.push(calls);
           // Calls waiting to be served go before the next batch.
-          if (done < taken.length) await yieldToEventLoop();
+          if (done + 1 < taken.length) await yieldToEventLoop();
         }
       } catch (error) {
-        // The failed batch is retried as it is; the records after it go back in front of the buffer.
-        this.retry = batch;
-        const after = done + (batch?.records.length ?? 0);
-        this.buffer = after >= taken.length ? this.buffer : taken.slice(after).concat(this.buffer);
+        // The failed batch is retried as it is; the batches after it go back in front of the newer ones.
+        const after = taken.slice(done + 1);
+        this.full = after.concat(this.full);
+        this.queued += after.reduce((sum, calls) => sum + calls.length, 0);
         this.inFlight = 0;
         this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
         return;
       }
+      this.seal();
     }
   }
 }
