@@ -36,6 +36,18 @@ describe('UsageWriter', () => {
     expect(await stored('req_order_')).toEqual(ids);
   });
 
+  it('batches emptied after their write are filled again with only the new calls', async () => {
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 3 });
+    const first = Array.from({ length: 7 }, (_, i) => `req_reuse_a${i}`);
+    const second = Array.from({ length: 8 }, (_, i) => `req_reuse_b${i}`);
+    first.forEach((id, i) => writer.record(record(id, Date.UTC(2026, 10, 23, 15, 0, i))));
+    await writer.flush();
+    second.forEach((id, i) => writer.record(record(id, Date.UTC(2026, 10, 23, 15, 1, i))));
+    await writer.flush();
+    expect(writer.written).toBe(15);
+    expect(await stored('req_reuse_')).toEqual([...first, ...second]);
+  });
+
   it('ends a batch at its size or at its number of distinct keys, whichever comes first', async () => {
     const batches: (string | null)[][] = [];
     const spy = {

@@ -129,16 +129,12 @@ export class UsageWriter {
       this.inFlight = this.queued;
       this.queued = 0;
       let done = 0;
+      let batch: Batch | null = null;
       try {
         for (; done < taken.length; done++) {
           const calls = taken[done] as CallBatch;
-          const batch: Batch = { id: newId('usage'), calls };
-          try {
-            await this.repo.writeBatch(calls, batch.id);
-          } catch (error) {
-            this.retry = batch;
-            throw error;
-          }
+          batch = { id: newId('usage'), calls };
+          await this.repo.writeBatch(calls, batch.id);
           this.inFlight -= calls.length;
           this.written += calls.length;
           calls.clear();
@@ -148,6 +144,7 @@ export class UsageWriter {
         }
       } catch (error) {
         // The failed batch is retried as it is; the batches after it go back in front of the newer ones.
+        this.retry = batch;
         const after = taken.slice(done + 1);
         this.full = after.concat(this.full);
         this.queued += after.reduce((sum, calls) => sum + calls.length, 0);
