@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
@@ -21,6 +21,8 @@ import { BENCH_PATH } from './protocol.ts';
  *
  *   npx tsx bench/lib/perf-routes.ts                  (ROUNDS=2 SEC=6)
  *   SERVER_ENV=BENCH_USAGE_FLUSH_INTERVAL_MS=60000 npx tsx bench/lib/perf-routes.ts
+ *   PERF_DATA=/tmp/perf npx tsx bench/lib/perf-routes.ts   (keeps each run's perf.data there, for
+ *   `perf report -i /tmp/perf/gateway-1.data`)
  *
  * Needs `perf` (Debian: linux-perf) and permission to sample a CPU (root, or
  * kernel.perf_event_paranoid ≤ 0).
@@ -108,6 +110,7 @@ function sampleCpu1(file: string, forSeconds: number): Promise<void> {
 }
 
 pinSelf(0);
+if (process.env.PERF_DATA) mkdirSync(process.env.PERF_DATA, { recursive: true });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-perf-'));
 const server = await startServer({
   script: 'bench/gateway-server.ts',
@@ -124,7 +127,7 @@ try {
     for (const route of order) {
       const url = server.url(routes[route]);
       await runLoad({ url, connections: 64, pipelining: 1, durationSec: 2, keys, timeLatencies: false });
-      const file = path.join(dir, `${route}-${round}.data`);
+      const file = path.join(process.env.PERF_DATA ?? dir, `${route}-${round}.data`);
       const cpu0 = server.cpuSeconds() ?? 0;
       const sampled = new Promise<void>((resolve, reject) => setTimeout(() => sampleCpu1(file, seconds - 2).then(resolve, reject), 1000));
       const result = await runLoad({ url, connections: 64, pipelining: 1, durationSec: seconds, keys, timeLatencies: false });

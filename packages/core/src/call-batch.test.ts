@@ -35,6 +35,7 @@ describe('CallBatch', () => {
     const batch = new CallBatch(16);
     for (const record of records) batch.append(record);
     expect(batch.length).toBe(2_500);
+    expect(batch.keyCount).toBe(3);
     expect(batch.records()).toEqual(records);
   });
 

@@ -78,21 +78,21 @@ export class CallBatch {
     this.bytesOut[at] = record.bytesOut;
     this.latenciesMs[at] = record.latencyMs;
     this.flags[at] = (record.counted ? COUNTED : 0) | (record.overage ? OVERAGE : 0) | (record.isSandbox ? SANDBOX : 0);
-    const columns = this.textColumns;
-    const key = this.position(record.apiKeyId);
-    (columns[0] as Int32Array)[at] = key;
-    if (!this.keyTexts.has(key)) {
+    const columns = this.textColumns as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+    const key = this.positionAt(columns[0], at, record.apiKeyId);
+    columns[0][at] = key;
+    if ((at === 0 || columns[0][at - 1] !== key) && !this.keyTexts.has(key)) {
       this.keyTexts.add(key);
       this.keyCount++;
     }
-    (columns[1] as Int32Array)[at] = this.position(record.userId);
-    (columns[2] as Int32Array)[at] = this.position(record.productId);
-    (columns[3] as Int32Array)[at] = this.position(record.routeId);
-    (columns[4] as Int32Array)[at] = this.position(record.routePath);
-    (columns[5] as Int32Array)[at] = this.position(record.path);
-    (columns[6] as Int32Array)[at] = this.position(record.method);
-    (columns[7] as Int32Array)[at] = this.position(record.errorCode);
-    (columns[8] as Int32Array)[at] = this.position(record.ip);
+    columns[1][at] = this.positionAt(columns[1], at, record.userId);
+    columns[2][at] = this.positionAt(columns[2], at, record.productId);
+    columns[3][at] = this.positionAt(columns[3], at, record.routeId);
+    columns[4][at] = this.positionAt(columns[4], at, record.routePath);
+    columns[5][at] = this.positionAt(columns[5], at, record.path);
+    columns[6][at] = this.positionAt(columns[6], at, record.method);
+    columns[7][at] = this.positionAt(columns[7], at, record.errorCode);
+    columns[8][at] = this.positionAt(columns[8], at, record.ip);
     if (record.quotaEvents && record.quotaEvents.length > 0) this.quotaEvents.set(at, record.quotaEvents);
     this.length++;
   }
@@ -157,6 +157,16 @@ export class CallBatch {
 
   records(): UsageRecord[] {
     return Array.from({ length: this.length }, (_, index) => this.record(index));
+  }
+
+  /** A text's position for the call at `at`: mostly the previous call's, found without a lookup. */
+  private positionAt(column: Int32Array, at: number, value: string | null): number {
+    if (value === null) return NO_TEXT;
+    if (at > 0) {
+      const previous = column[at - 1] as number;
+      if (previous !== NO_TEXT && this.texts[previous] === value) return previous;
+    }
+    return this.position(value);
   }
 
   private position(value: string | null): number {
