@@ -755,6 +755,14 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(await countsOf(key, at)).toEqual({ day: 4, month: 4 });
       });
 
+      it('writeBatch counts calls without a product and with an empty product in one rollup', async () => {
+        const { user, key } = await makeKeyOwner();
+        const mine = { apiKeyId: key.id, userId: user.id, routePath: '/v1/memes', createdAt: new Date(Date.UTC(2003, 0, 1, 10)) };
+        await repos.usage.writeBatch([usage({ ...mine, productId: null }), usage({ ...mine, productId: '' }), usage({ ...mine, productId: null })]);
+        const rows = await queryRows<{ count: number | string }>(database.db, sql`select count from usage_rollups where api_key_id = ${key.id}`);
+        expect(rows.map((r) => Number(r.count))).toEqual([3]);
+      });
+
       it('pruneRecords deletes the call records before a time, a batch at a time, and keeps the rest', async () => {
         const { user, key } = await makeKeyOwner();
         const mine = { apiKeyId: key.id, userId: user.id };

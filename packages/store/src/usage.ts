@@ -163,6 +163,7 @@ export class UsageRepository {
     const productIds = calls.column('productId');
     const routePaths = calls.column('routePath');
     const paths = calls.column('path');
+    const blank = texts.indexOf('');
     const counters = new Map<string, CounterRow>();
     const keys = new Map<number, { n: number; last: number }>();
     const rollups = new Map<string, RollupRow>();
@@ -188,15 +189,17 @@ export class UsageRepository {
       const routePath = routePaths[i] as number;
       const endpoint = routePath !== NO_TEXT ? routePath : (paths[i] as number);
       const status = statusCodes[i] as number;
-      const user = userIds[i] as number;
-      const product = productIds[i] as number;
-      if (!rollup || rollupOf.minute !== minute || rollupOf.key !== key || rollupOf.status !== status || rollupOf.endpoint !== endpoint || rollupOf.user !== user || rollupOf.product !== product) {
-        rollupOf = { key, minute, endpoint, status, user, product };
-        const rollupKey = `${key}|${minute}|${endpoint}|${status}|${user}|${product}`;
+      // A rollup's key, user and product are '' for none: an empty text is the same rollup.
+      const rollupKeyText = key === blank ? NO_TEXT : key;
+      const user = userIds[i] === blank ? NO_TEXT : (userIds[i] as number);
+      const product = productIds[i] === blank ? NO_TEXT : (productIds[i] as number);
+      if (!rollup || rollupOf.minute !== minute || rollupOf.key !== rollupKeyText || rollupOf.status !== status || rollupOf.endpoint !== endpoint || rollupOf.user !== user || rollupOf.product !== product) {
+        rollupOf = { key: rollupKeyText, minute, endpoint, status, user, product };
+        const rollupKey = `${rollupKeyText}|${minute}|${endpoint}|${status}|${user}|${product}`;
         rollup = rollups.get(rollupKey);
         if (!rollup) {
           const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
-          rollup = { keyId: textOf(key), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
+          rollup = { keyId: textOf(rollupKeyText), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
           rollups.set(rollupKey, rollup);
         }
       }
