@@ -15,9 +15,9 @@ const SANDBOX = 4;
  * Gateway calls waiting to be stored, in columns: numbers in typed arrays, texts as positions in
  * one list of the batch's distinct texts. A busy gateway holds a second of calls; as objects
  * (the record, its Date, its texts) they outlived two young-generation collections and were
- * copied into the old generation, which cost more garbage collection than any other part of
- * recording. Here a call leaves only its request id on the heap, and the store reads the columns
- * without building the records again.
+ * copied into the old generation (docs/benchmarks.md: ~1 µs a call of garbage collection). Here a
+ * call leaves only its request id on the heap, and the store reads the columns without building
+ * the records again.
  */
 export class CallBatch {
   length = 0;
@@ -48,10 +48,7 @@ export class CallBatch {
     this.textColumns = CALL_TEXT_FIELDS.map(() => new Int32Array(capacity));
   }
 
-  /**
-   * Empties the batch for reuse, keeping its columns: allocating them afresh for every batch
-   * made V8 count megabytes of new external memory a second, which brings collections forward.
-   */
+  /** Empties the batch for reuse, keeping its columns, so they are not allocated again every second. */
   clear(): void {
     this.length = 0;
     this.keyCount = 0;
