@@ -166,8 +166,7 @@ export class CallBatch {
     return this.position(value);
   }
 
-  private position(value: string | null): number {
-    if (value === null) return NO_TEXT;
+  private position(value: string): number {
     let position = this.positions.get(value);
     if (position === undefined) {
       position = this.texts.push(value) - 1;

@@ -174,32 +174,41 @@ export class UsageRepository {
       const occurredAt = new Date(createdAtMs[index] as number);
       events.push(...reached.map((event) => quotaWebhookEvent(calls.text('userId', index), occurredAt, keyId, event)));
     }
+    // A rollup's key, user and product are '' for none, so an empty text is the same rollup as none.
+    const none = (position: number) => (position === blank ? NO_TEXT : position);
+    const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
+    const minuteOf = (i: number) => (createdAtMs[i] as number) - ((createdAtMs[i] as number) % 60_000);
+    const endpointOf = (i: number) => (routePaths[i] !== NO_TEXT ? (routePaths[i] as number) : (paths[i] as number));
     // Consecutive calls mostly share their key, minute, endpoint and status: the previous call's
     // rollup and counters are tried before building the maps' text keys.
     let rollup: RollupRow | undefined;
-    let rollupOf = { key: NaN, minute: NaN, endpoint: NaN, status: NaN, user: NaN, product: NaN };
     let day: CounterRow | undefined;
     let month: CounterRow | undefined;
     let dayKey = NaN;
     let dayStart = NaN;
     for (let i = 0; i < calls.length; i++) {
       const at = createdAtMs[i] as number;
-      const minute = at - (at % 60_000);
+      const minute = minuteOf(i);
       const key = keyIds[i] as number;
-      const routePath = routePaths[i] as number;
-      const endpoint = routePath !== NO_TEXT ? routePath : (paths[i] as number);
+      const endpoint = endpointOf(i);
       const status = statusCodes[i] as number;
-      // A rollup's key, user and product are '' for none: an empty text is the same rollup.
-      const rollupKeyText = key === blank ? NO_TEXT : key;
-      const user = userIds[i] === blank ? NO_TEXT : (userIds[i] as number);
-      const product = productIds[i] === blank ? NO_TEXT : (productIds[i] as number);
-      if (!rollup || rollupOf.minute !== minute || rollupOf.key !== rollupKeyText || rollupOf.status !== status || rollupOf.endpoint !== endpoint || rollupOf.user !== user || rollupOf.product !== product) {
-        rollupOf = { key: rollupKeyText, minute, endpoint, status, user, product };
-        const rollupKey = `${rollupKeyText}|${minute}|${endpoint}|${status}|${user}|${product}`;
+      const previous = i - 1;
+      if (
+        !rollup ||
+        minute !== minuteOf(previous) ||
+        key !== keyIds[previous] ||
+        status !== statusCodes[previous] ||
+        endpoint !== endpointOf(previous) ||
+        userIds[i] !== userIds[previous] ||
+        productIds[i] !== productIds[previous]
+      ) {
+        const rollupKeyId = none(key);
+        const user = none(userIds[i] as number);
+        const product = none(productIds[i] as number);
+        const rollupKey = `${rollupKeyId}|${minute}|${endpoint}|${status}|${user}|${product}`;
         rollup = rollups.get(rollupKey);
         if (!rollup) {
-          const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
-          rollup = { keyId: textOf(rollupKeyText), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
+          rollup = { keyId: textOf(rollupKeyId), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
           rollups.set(rollupKey, rollup);
         }
       }
