@@ -1,14 +1,16 @@
 import { openTestPglite } from '../../packages/store/src/testing.ts';
 import { UsageRepository } from '../../packages/store/src/usage.ts';
-import type { UsageRecord } from '../../packages/core/src/index.ts';
+import { CallBatch, type UsageRecord } from '../../packages/core/src/index.ts';
 
 /*
  * Diagnostic: CPU µs per call record of the product's own usage write (UsageRepository.writeBatch)
  * on a migrated PGlite, in batches of BATCH records (10,000, the usage writer's), spread over
  * KEYS keys (rows of api_keys, as the gateway's are) at 1,000 calls a second. ALTER: SQL run
- * before the keys are made, to try a change of the tables.
+ * before the keys are made, to try a change of the tables. The batches are built before they are
+ * timed, as the usage writer builds them while the calls come; WARM s of writes first let V8
+ * finish compiling PGlite's wasm (its background compilation counts in the process's CPU).
  *
- *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1000, BATCH=1000, BATCHES=60)
+ *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1, BATCH=10000, BATCHES=60, WARM=5)
  */
 const KEYS = Number(process.env.KEYS ?? 1);
 const BATCH = Number(process.env.BATCH ?? 10_000);
@@ -38,11 +40,16 @@ await db.executeSql(`
   insert into api_keys (id, user_id, plan_id, key_hash, display_prefix, last_four)
     select 'key_' || lpad(i::text, 26, '0'), 'usr_bench', 'pln_bench', md5(i::text), 'tg_live_', '0000' from generate_series(0, ${KEYS - 1}) as i;`);
 let next = 0;
-for (let i = 0; i < Math.max(1, 10_000 / BATCH); i++, next += BATCH) await usage.writeBatch(batch(next));
+const warmUntil = Date.now() + Number(process.env.WARM ?? 5) * 1000;
+do {
+  await usage.writeBatch(CallBatch.of(batch(next)));
+  next += BATCH;
+} while (Date.now() < warmUntil);
 
+const batches = Array.from({ length: BATCHES }, (_, i) => CallBatch.of(batch(next + i * BATCH)));
 const before = process.cpuUsage();
 const t0 = performance.now();
-for (let i = 0; i < BATCHES; i++, next += BATCH) await usage.writeBatch(batch(next));
+for (const calls of batches) await usage.writeBatch(calls);
 const used = process.cpuUsage(before);
 console.log(`${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record`);
 await db.close();

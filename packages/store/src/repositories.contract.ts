@@ -698,6 +698,10 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           usage({ requestId: `${tag}1`, routePath: null, routeId: null, ip: null, path: '', statusCode: 401, errorCode: 'invalid_api_key',
             latencyMs: 2, createdAt: new Date(at + 3) }),
           usage({ requestId: `${tag}2`, apiKeyId: key.id, userId: user.id, path: 'NULL', method: 'GET', createdAt: new Date(at + 1) }),
+          // The first call's shape again, with a request id whose end holds a tab and a line break.
+          usage({ requestId: `${tag}3\tx\ny`, apiKeyId: key.id, userId: user.id, productId: product.id, routeId: 'rte_x', routePath: '/v1/{id}',
+            path: '/v1/a\tb\n"c",{d}\\e é', method: 'POST', statusCode: 201, errorCode: null, bytesIn: 0, bytesOut: 1, latencyMs: 0,
+            ip: '2001:db8::1', isSandbox: true, createdAt: new Date(at + 2) }),
         ];
         await repos.usage.writeBatch(written);
         const rows = await queryRows<Record<string, unknown>>(

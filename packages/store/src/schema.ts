@@ -8,6 +8,7 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -155,16 +156,23 @@ export const apiKeys = pgTable('api_keys', {
 /**
  * The call log: one record per gateway call, refused ones included, stored in blocks of up to
  * 1,000 calls of one UTC hour and one usage batch, as TimescaleDB stores compressed chunks: a row per
- * call cost PGlite ~20 µs (heap, WAL and index entries for ~250 bytes), a block costs it ~3 µs a
- * call. `strings` holds each distinct text of the block once (request ids, keys, paths …);
- * `records` holds one line per call of sixteen tab-separated fields in the columns' order of the
- * `api_usage` view, texts as 1-based positions in `strings` (empty for null), numbers in decimal,
- * `is_sandbox` as 1/0 and `created_at` as milliseconds after `first_at`. Read it through the
- * `api_usage` view (migration 0009), which turns blocks back into rows; analytics read the
+ * call cost PGlite ~20 µs (heap, WAL and index entries for ~250 bytes), a block costs it ~1 µs a
+ * call. `strings` holds each distinct text of the block once; `records` holds one line per call
+ * of tab-separated fields, texts as 1-based positions in `strings` (empty for null), numbers in
+ * decimal. Two formats, told apart by `format`:
+ * - 1 (migration 0009): sixteen fields in the columns' order of the `api_usage` view, request ids
+ *   in `strings`, `is_sandbox` as 1/0 and `created_at` as milliseconds after `first_at`.
+ * - 2 (migration 0011, what the writer writes): seven fields: the request id's head (a position)
+ *   and tail (its last characters, as they are), the call's shape, `bytes_in`, `bytes_out`,
+ *   `latency_ms`, and milliseconds after `first_at`. A shape is itself a line in `strings` of
+ *   the call's other fields (key, user, product, route, route path, path, method, status, error
+ *   code, address, sandbox 1/0), texts as positions: calls of one key and endpoint share it.
+ * Read it through the `api_usage` view, which turns blocks back into rows; analytics read the
  * rollups. Pruned a whole block at a time, by `last_at`.
  */
 export const apiUsageBlocks = pgTable('api_usage_blocks', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
+  format: smallint('format').notNull().default(1),
   firstAt: tstz('first_at').notNull(),
   lastAt: tstz('last_at').notNull(),
   count: integer('count').notNull(),

@@ -35,7 +35,7 @@ interface SortedBatch {
   events: NewWebhookEvent[];
 }
 
-/** A block of the call log (schema.ts, `api_usage_blocks`). */
+/** A block of the call log (schema.ts, `api_usage_blocks`), in the format the writer writes. */
 interface Block {
   firstAt: number;
   lastAt: number;
@@ -44,13 +44,23 @@ interface Block {
   records: string;
 }
 
-/** Calls a block holds at most (~3 ms of PGlite's time each), so no row grows past ~100 kB. */
+/** Calls a block holds at most (~1 ms of PGlite's time each), so no row grows past ~30 kB. */
 const BLOCK_RECORDS = 1_000;
 
 /**
+ * The block format the writer writes (schema.ts): a call's texts, status and sandbox flag as one
+ * interned shape, its request id as an interned head and a short tail. Consecutive calls mostly
+ * share all of these, so a call costs ~25 bytes instead of ~70: PGlite takes a query's text at
+ * ~10 ns a byte, which made the text the larger part of the call log's cost.
+ */
+const BLOCK_FORMAT = 2;
+
+/** Characters of a request id kept in its call's line; the rest is interned (ids of one process share it). */
+const REQUEST_ID_TAIL = 6;
+
+/**
  * A batch's calls as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a block at
- * a time, keeps at most an hour's calls past its cutoff). The line's fields follow the
- * `api_usage` view.
+ * a time, keeps at most an hour's calls past its cutoff).
  */
 function encodeBlocks(batch: CallBatch): Block[] {
   const byHour = new Map<number, number[]>();
@@ -67,8 +77,15 @@ function encodeBlocks(batch: CallBatch): Block[] {
   return blocks;
 }
 
+/** Whether two calls of a batch have one shape: every text, the status and the sandbox flag. */
+function sameShape(batch: CallBatch, columns: readonly Int32Array[], a: number, b: number): boolean {
+  if (batch.statusCodes[a] !== batch.statusCodes[b] || batch.isSandbox(a) !== batch.isSandbox(b)) return false;
+  for (const column of columns) if (column[a] !== column[b]) return false;
+  return true;
+}
+
 function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
-  const { createdAtMs } = batch;
+  const { createdAtMs, requestIds } = batch;
   let firstAt = Infinity;
   let lastAt = -Infinity;
   for (const index of calls) {
@@ -76,9 +93,19 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     if (at < firstAt) firstAt = at;
     if (at > lastAt) lastAt = at;
   }
-  // The block's own 1-based positions of the batch's texts (0: not in the block yet).
+  // 1-based positions in `strings`: of the batch's texts (0: not in the block yet), and of the
+  // shapes and request id heads.
   const strings: string[] = [];
   const positions = new Int32Array(batch.texts.length);
+  const interned = new Map<string, number>();
+  const intern = (value: string): number => {
+    let position = interned.get(value);
+    if (position === undefined) {
+      position = strings.push(value);
+      interned.set(value, position);
+    }
+    return position;
+  };
   const columns = CALL_TEXT_FIELDS.map((field) => batch.column(field));
   const [keyIds, userIds, productIds, routeIds, routePaths, paths, methods, errorCodes, ips] = columns as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
   const text = (column: Int32Array, index: number): number | '' => {
@@ -91,12 +118,29 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     }
     return position;
   };
-  const lines = calls.map(
-    (i) =>
-      `${strings.push(batch.requestIds[i] as string)}\t${text(keyIds, i)}\t${text(userIds, i)}\t${text(productIds, i)}\t${text(routeIds, i)}\t${text(routePaths, i)}\t` +
-      `${text(paths, i)}\t${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${batch.bytesIn[i]}\t` +
-      `${batch.bytesOut[i]}\t${batch.latenciesMs[i]}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}\t${(createdAtMs[i] as number) - firstAt}`,
-  );
+  const lines = new Array<string>(calls.length);
+  let shape = 0;
+  let head = '';
+  let headPosition = 0;
+  for (let n = 0; n < calls.length; n++) {
+    const i = calls[n] as number;
+    if (n === 0 || !sameShape(batch, columns, i, calls[n - 1] as number)) {
+      shape = intern(
+        `${text(keyIds, i)}\t${text(userIds, i)}\t${text(productIds, i)}\t${text(routeIds, i)}\t${text(routePaths, i)}\t${text(paths, i)}\t` +
+          `${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}`,
+      );
+    }
+    const id = requestIds[i] as string;
+    // A tail with a tab or a line break would break its line: such an id is interned whole.
+    let cut = id.length - REQUEST_ID_TAIL;
+    if (cut <= 0 || id.indexOf('\t', cut) !== -1 || id.indexOf('\n', cut) !== -1) cut = id.length;
+    const idHead = id.slice(0, cut);
+    if (headPosition === 0 || idHead !== head) {
+      head = idHead;
+      headPosition = intern(idHead);
+    }
+    lines[n] = `${headPosition}\t${id.slice(cut)}\t${shape}\t${batch.bytesIn[i]}\t${batch.bytesOut[i]}\t${batch.latenciesMs[i]}\t${(createdAtMs[i] as number) - firstAt}`;
+  }
   return { firstAt, lastAt, count: calls.length, strings, records: lines.join('\n') };
 }
 
@@ -264,7 +308,7 @@ export class UsageRepository {
     const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
     const blocks = encodeBlocks(calls).map(
       (block) =>
-        sql`(${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
+        sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
              ${sql.param(block.strings)}::text[], ${block.records}::text)`,
     );
     const rollupColumn = <T>(pick: (r: RollupRow) => T) => sql.param(rollups.map(pick));
@@ -277,7 +321,7 @@ export class UsageRepository {
         db,
         sql`with fresh as (${fresh}),
         blocks as (
-          insert into api_usage_blocks (first_at, last_at, count, strings, records)
+          insert into api_usage_blocks (format, first_at, last_at, count, strings, records)
           select * from (values ${sql.join(blocks, sql`, `)}) as b where exists (select 1 from fresh)
         ),
         rollups as (
