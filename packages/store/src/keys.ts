@@ -1,10 +1,10 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { KeyStatus, SubscriptionStatus } from '@tollgate/contracts';
-import type { ApiKey, Plan } from '@tollgate/core';
+import { dayPeriod, type ApiKey, type Plan } from '@tollgate/core';
 import type { Db } from './database.ts';
 import { newId } from './ids.ts';
 import { apiKeys, plans, subscriptions } from './schema.ts';
-import { dayCounter, monthCounter } from './usage.ts';
+import { monthCounter } from './usage.ts';
 import { toPlanRecord } from './catalog.ts';
 
 type Row = typeof apiKeys.$inferSelect;
@@ -39,7 +39,8 @@ export class KeyRepository {
         key: apiKeys,
         plan: plans,
         subscriptionStatus: subscriptions.status,
-        dayUsed: sql<string | number | null>`(select c.count from usage_counters c where c.api_key_id = ${apiKeys.id} and c.period = ${sql.placeholder('day')})`,
+        dayUsed: sql<string | number | null>`(select case when c.day = ${sql.placeholder('day')}::date then c.day_count else 0 end
+          from usage_counters c where c.api_key_id = ${apiKeys.id} and c.period = ${sql.placeholder('month')})`,
         monthUsed: sql<string | number | null>`(select c.count from usage_counters c where c.api_key_id = ${apiKeys.id} and c.period = ${sql.placeholder('month')})`,
       })
       .from(apiKeys)
@@ -71,7 +72,7 @@ export class KeyRepository {
    */
   async findForGateway(keyHash: string, nowMs: number): Promise<KeyForGateway | null> {
     this.gatewayLookup ??= this.prepareGatewayLookup();
-    const [row] = await this.gatewayLookup.execute({ hash: keyHash, day: dayCounter(nowMs), month: monthCounter(nowMs) });
+    const [row] = await this.gatewayLookup.execute({ hash: keyHash, day: dayPeriod(nowMs), month: monthCounter(nowMs) });
     if (!row) return null;
     return {
       key: toKey(row.key),
@@ -128,16 +129,27 @@ export class KeyRepository {
     await this.db.update(apiKeys).set({ planId, updatedAt: new Date() }).where(eq(apiKeys.subscriptionId, subscriptionId));
   }
 
+  /** Keys with their usage: counted on `api_keys` before migration 0012, in the month counters since. */
   private async selectWithPlan(where: ReturnType<typeof eq> | undefined): Promise<KeyWithPlan[]> {
     const rows = await this.db
-      .select({ key: apiKeys, plan: plans, subscriptionStatus: subscriptions.status })
+      .select({
+        key: apiKeys,
+        plan: plans,
+        subscriptionStatus: subscriptions.status,
+        calls: sql<string | number | null>`(select sum(c.calls) from usage_counters c where c.api_key_id = ${apiKeys.id})`,
+        lastUsedAt: sql`(select max(c.last_used_at) from usage_counters c where c.api_key_id = ${apiKeys.id})`.mapWith(apiKeys.lastUsedAt),
+      })
       .from(apiKeys)
       .innerJoin(plans, eq(plans.id, apiKeys.planId))
       .leftJoin(subscriptions, eq(subscriptions.id, apiKeys.subscriptionId))
       .where(where)
       .orderBy(desc(apiKeys.createdAt));
     return rows.map((r) => ({
-      key: toKey(r.key),
+      key: {
+        ...toKey(r.key),
+        usageCount: r.key.usageCount + Number(r.calls ?? 0),
+        lastUsedAt: r.lastUsedAt !== null && (r.key.lastUsedAt === null || r.lastUsedAt > r.key.lastUsedAt) ? r.lastUsedAt : r.key.lastUsedAt,
+      },
       plan: toPlanRecord(r.plan),
       subscriptionStatus: (r.subscriptionStatus as SubscriptionStatus | null) ?? null,
     }));

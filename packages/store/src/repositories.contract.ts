@@ -606,7 +606,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         const dec1 = Date.UTC(2026, 11, 1, 0, 0, 0); // 2026-12-01
 
         const records: UsageRecord[] = [];
-        const expected = { d1: 0, d2: 0, dec: 0, overNov: 0, overD1: 0, refused: 0, other: 0, otherD1: 0, otherNov: 0, noKey: 0 };
+        const expected = { d1: 0, d2: 0, dec: 0, overNov: 0, refused: 0, other: 0, otherD2: 0, otherNov: 0, noKey: 0 };
         let last = 0;
         for (let i = 0; i < 2_500; i++) {
           const base = i < 1_500 ? day1 : i < 2_000 ? day2 : dec1;
@@ -620,7 +620,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           if (i % 89 === 0) {
             records.push(usage({ requestId: `${tag}${i}`, apiKeyId: otherKey.id, createdAt: new Date(createdAtMs) }));
             expected.other++;
-            if (base === day1) expected.otherD1++;
+            if (base === day2) expected.otherD2++;
             if (base !== dec1) expected.otherNov++;
             continue;
           }
@@ -648,7 +648,6 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           else if (base === day2) expected.d2++;
           else expected.dec++;
           if (overage && base !== dec1) expected.overNov++;
-          if (overage && base === day1) expected.overD1++;
         }
         expect(expected.refused).toBeGreaterThan(0);
         expect(expected.overNov).toBeGreaterThan(0);
@@ -659,31 +658,46 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(await scalar(sql`select count(*) as n from api_usage where api_key_id = ${key.id}`)).toBe(
           2_500 - expected.noKey - expected.other,
         );
-        expect(await countsOf(key, day1)).toEqual({ day: expected.d1, month: expected.d1 + expected.d2 });
+        // A month keeps the count of its latest day only: a daily cap needs today's, no other.
         expect(await countsOf(key, day2 + 3_600_000)).toEqual({ day: expected.d2, month: expected.d1 + expected.d2 });
+        expect(await countsOf(key, day1)).toEqual({ day: 0, month: expected.d1 + expected.d2 });
         expect(await countsOf(key, dec1)).toEqual({ day: expected.dec, month: expected.dec });
         expect(await countsOf(key, Date.UTC(2026, 10, 25))).toEqual({ day: 0, month: expected.d1 + expected.d2 });
-        expect(expected.otherD1).toBeGreaterThan(0);
-        expect(await countsOf(otherKey, day1)).toEqual({ day: expected.otherD1, month: expected.otherNov });
+        expect(expected.otherD2).toBeGreaterThan(0);
+        expect(await countsOf(otherKey, day2)).toEqual({ day: expected.otherD2, month: expected.otherNov });
         expect(await overageOf(key.id, 'month:2026-11')).toBe(expected.overNov);
-        expect(await overageOf(key.id, 'day:2026-11-23')).toBe(expected.overD1);
 
         const stored = await repos.keys.findById(key.id);
         expect(stored?.key.usageCount).toBe(2_500 - expected.noKey - expected.other);
         expect(stored?.key.lastUsedAt?.getTime()).toBe(last);
         expect((await repos.keys.findById(otherKey.id))?.key.usageCount).toBe(expected.other);
 
-        // A second batch adds to the counts; older calls do not move last use back.
+        // A second batch adds to the counts; older calls do not move last use back, nor count
+        // toward a later day's cap.
         await repos.usage.writeBatch([
           usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 1_000) }),
           usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 2_000), overage: true }),
           usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day1 + 3_000), counted: false, statusCode: 429 }),
         ]);
-        expect(await countsOf(key, day1)).toEqual({ day: expected.d1 + 2, month: expected.d1 + expected.d2 + 2 });
+        expect(await countsOf(key, day2 + 3_600_000)).toEqual({ day: expected.d2, month: expected.d1 + expected.d2 + 2 });
         expect(await overageOf(key.id, 'month:2026-11')).toBe(expected.overNov + 1);
         const after = await repos.keys.findById(key.id);
         expect(after?.key.usageCount).toBe(2_500 - expected.noKey - expected.other + 3);
         expect(after?.key.lastUsedAt?.getTime()).toBe(last);
+
+        // A batch of the same day adds to its count; one of a later day starts the count again.
+        await repos.usage.writeBatch([usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day2 + 7_200_000) })]);
+        expect(await countsOf(key, day2 + 3_600_000)).toEqual({ day: expected.d2 + 1, month: expected.d1 + expected.d2 + 3 });
+        const day3 = Date.UTC(2026, 10, 25, 8);
+        await repos.usage.writeBatch([
+          usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day3) }),
+          usage({ apiKeyId: key.id, userId: user.id, createdAt: new Date(day3 + 1), counted: false, statusCode: 429 }),
+        ]);
+        expect(await countsOf(key, day3)).toEqual({ day: 1, month: expected.d1 + expected.d2 + 4 });
+        expect(await countsOf(key, day2)).toEqual({ day: 0, month: expected.d1 + expected.d2 + 4 });
+        const latest = await repos.keys.findById(key.id);
+        expect(latest?.key.usageCount).toBe(2_500 - expected.noKey - expected.other + 6);
+        expect(latest?.key.lastUsedAt?.getTime()).toBe(last); // December's calls are later
       });
 
       it('the call log gives back every field of every call as written, whatever the text in it', async () => {
@@ -847,7 +861,8 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
 
         const perDay = rounds * 5 * perCombo;
         for (const owner of owners) {
-          for (const day of days) expect(await countsOf(owner.key, day)).toEqual({ day: perDay, month: perDay * days.length });
+          // The month keeps its latest day's count.
+          expect(await countsOf(owner.key, days.at(-1) ?? 0)).toEqual({ day: perDay, month: perDay * days.length });
           expect((await repos.keys.findById(owner.key.id))?.key.usageCount).toBe(perDay * days.length);
           expect(await overageOf(owner.key.id, 'month:2026-11')).toBe(rounds * 5 * days.length);
         }

@@ -3,6 +3,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  date,
   index,
   integer,
   jsonb,
@@ -139,6 +140,7 @@ export const apiKeys = pgTable('api_keys', {
   metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
   isSandbox: boolean('is_sandbox').notNull().default(false),
   status: text('status').notNull().default('active'),
+  /** Calls and last use before migration 0012; since, `usage_counters` holds them (KeyRepository adds the two). */
   usageCount: bigint('usage_count', { mode: 'number' }).notNull().default(0),
   lastUsedAt: tstz('last_used_at'),
   expiresAt: tstz('expires_at'),
@@ -235,14 +237,23 @@ export const usageRollups = pgTable('usage_rollups', {
 ]);
 
 /**
- * The counts that enforce daily caps and monthly quotas (and later bill overage): admitted calls
- * per key and period (`day` 2026-11-23, `month` 2026-11). Persisted so a restart does not reset them.
+ * The counts that enforce monthly quotas and daily caps and bill overage, one row per key and
+ * month (`period` 'month:2026-11'): admitted calls (`count`) and those past the quota
+ * (`overage`); the admitted calls of the latest day the key was called that month (`day`,
+ * `day_count`: a cap only needs today's); every call with the key, refused ones included, and
+ * the last one's time (the key's usage count and last use). Persisted so a restart does not
+ * reset them. Until migration 0012 a day had a row of its own ('day:2026-11-23') and the key's
+ * usage was updated on `api_keys`: four row writes a key and batch became two with the rollup.
  */
 export const usageCounters = pgTable('usage_counters', {
   apiKeyId: text('api_key_id').notNull(),
   period: text('period').notNull(),
   count: bigint('count', { mode: 'number' }).notNull().default(0),
   overage: bigint('overage', { mode: 'number' }).notNull().default(0),
+  day: date('day', { mode: 'string' }),
+  dayCount: bigint('day_count', { mode: 'number' }).notNull().default(0),
+  calls: bigint('calls', { mode: 'number' }).notNull().default(0),
+  lastUsedAt: tstz('last_used_at'),
   updatedAt: updatedAt(),
 }, (t) => [primaryKey({ columns: [t.apiKeyId, t.period] })]);
 

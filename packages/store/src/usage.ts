@@ -1,17 +1,22 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
-import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, monthPeriod, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
+import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, monthPeriod, monthStartMs, nextMonthStartMs, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
 import { queryRows, type Db } from './database.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
-export const dayCounter = (nowMs: number) => `day:${dayPeriod(nowMs)}`;
 export const monthCounter = (nowMs: number) => `month:${monthPeriod(nowMs)}`;
 
+/** What a batch adds to a key's counter row of a month (schema.ts, `usage_counters`). */
 interface CounterRow {
   keyId: string;
   period: string;
   count: number;
   overage: number;
+  /** Start of the latest UTC day of the month the batch has a call of the key on, and its admitted calls. */
+  dayStartMs: number;
+  dayCount: number;
+  calls: number;
+  lastAt: number;
 }
 
 interface RollupRow {
@@ -30,7 +35,6 @@ interface SortedBatch {
   batchId: string | null;
   calls: CallBatch;
   counters: CounterRow[];
-  keys: [string, { n: number; last: number }][];
   rollups: RollupRow[];
   events: NewWebhookEvent[];
 }
@@ -144,12 +148,13 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
   return { firstAt, lastAt, count: calls.length, strings, records: lines.join('\n') };
 }
 
-/** The counter of a key and period in `counters`, added at zero if new. */
-function counter(counters: Map<string, CounterRow>, keyId: string, period: string): CounterRow {
+/** The counter of a key and the month of `at` in `counters`, added at zero if new. */
+function counter(counters: Map<string, CounterRow>, keyId: string, at: number): CounterRow {
+  const period = monthCounter(at);
   const id = `${keyId}|${period}`;
   let row = counters.get(id);
   if (!row) {
-    row = { keyId, period, count: 0, overage: 0 };
+    row = { keyId, period, count: 0, overage: 0, dayStartMs: at - (at % 86_400_000), dayCount: 0, calls: 0, lastAt: at };
     counters.set(id, row);
   }
   return row;
@@ -190,9 +195,9 @@ export class UsageRepository {
 
   /**
    * Writes a batch in one transaction: the call records (as blocks of the call log), their
-   * minute rollups, the quota counters they add to, and each key's usage count and last use.
-   * Either all of a batch is stored or none of it. A batch's calls are counted once per key, day,
-   * minute and endpoint whatever their number, so a batch of a second's calls writes far fewer
+   * minute rollups, and each key's counter row of the month (quota counts, the day's count, usage
+   * count and last use). Either all of a batch is stored or none of it. A batch's calls are
+   * counted once per key, month, minute and endpoint whatever their number, so a batch of a second's calls writes far fewer
    * rows than ten batches of a tenth. Rows go in as column arrays (`unnest`), which PGlite
    * parses several times faster than row literals.
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
@@ -209,7 +214,6 @@ export class UsageRepository {
     const paths = calls.column('path');
     const blank = texts.indexOf('');
     const counters = new Map<string, CounterRow>();
-    const keys = new Map<number, { n: number; last: number }>();
     const rollups = new Map<string, RollupRow>();
     const events: NewWebhookEvent[] = [];
     for (const [index, reached] of calls.quotaEvents) {
@@ -226,10 +230,10 @@ export class UsageRepository {
     // Consecutive calls mostly share their key, minute, endpoint and status: the previous call's
     // rollup and counters are tried before building the maps' text keys.
     let rollup: RollupRow | undefined;
-    let day: CounterRow | undefined;
     let month: CounterRow | undefined;
-    let dayKey = NaN;
-    let dayStart = NaN;
+    let monthKey = NaN;
+    let monthStart = NaN;
+    let monthEnd = NaN;
     for (let i = 0; i < calls.length; i++) {
       const at = createdAtMs[i] as number;
       const minute = minuteOf(i);
@@ -260,26 +264,24 @@ export class UsageRepository {
       rollup.bytes += (calls.bytesIn[i] as number) + (calls.bytesOut[i] as number);
       rollup.latency += calls.latenciesMs[i] as number;
       if (key === NO_TEXT) continue;
-      const seen = keys.get(key);
-      if (!seen) keys.set(key, { n: 1, last: at });
-      else {
-        seen.n++;
-        if (at > seen.last) seen.last = at;
+      if (!month || monthKey !== key || at < monthStart || at >= monthEnd) {
+        monthKey = key;
+        monthStart = monthStartMs(at);
+        monthEnd = nextMonthStartMs(at);
+        month = counter(counters, texts[key] as string, at);
+      }
+      month.calls++;
+      if (at > month.lastAt) month.lastAt = at;
+      // Calls are nearly in time order; one of a later day starts that day's count.
+      const dayStartMs = at - (at % 86_400_000);
+      if (dayStartMs > month.dayStartMs) {
+        month.dayStartMs = dayStartMs;
+        month.dayCount = 0;
       }
       if (!calls.counted(i)) continue;
-      if (!day || !month || dayKey !== key || at < dayStart || at >= dayStart + 86_400_000) {
-        const keyId = texts[key] as string;
-        dayKey = key;
-        dayStart = at - (at % 86_400_000);
-        day = counter(counters, keyId, dayCounter(at));
-        month = counter(counters, keyId, monthCounter(at));
-      }
-      day.count++;
       month.count++;
-      if (calls.overage(i)) {
-        day.overage++;
-        month.overage++;
-      }
+      if (dayStartMs === month.dayStartMs) month.dayCount++;
+      if (calls.overage(i)) month.overage++;
     }
     // Rows are locked in one order (the primary key's) so concurrent writers rarely deadlock;
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
@@ -288,7 +290,6 @@ export class UsageRepository {
       calls,
       events,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
-      keys: [...keys.entries()].map(([key, seen]): [string, { n: number; last: number }] => [texts[key] as string, seen]).sort(([a], [b]) => compareText(a, b)),
       rollups: [...rollups.values()].sort(
         (a, b) =>
           compareText(a.keyId, b.keyId) || a.minute - b.minute || compareText(a.endpoint, b.endpoint) || a.status - b.status || compareText(a.userId, b.userId) || compareText(a.productId, b.productId),
@@ -304,7 +305,7 @@ export class UsageRepository {
     }
   }
 
-  private async writeTransaction({ batchId, calls, counters, keys, rollups, events }: SortedBatch): Promise<void> {
+  private async writeTransaction({ batchId, calls, counters, rollups, events }: SortedBatch): Promise<void> {
     const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
     const blocks = encodeBlocks(calls).map(
       (block) =>
@@ -337,21 +338,22 @@ export class UsageRepository {
               latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
         ),
         counters as (
-          insert into usage_counters (api_key_id, period, count, overage)
+          insert into usage_counters (api_key_id, period, count, overage, day, day_count, calls, last_used_at)
           select * from unnest(${counterColumn((c) => c.keyId)}::text[], ${counterColumn((c) => c.period)}::text[],
-            ${counterColumn((c) => c.count)}::bigint[], ${counterColumn((c) => c.overage)}::bigint[])
+            ${counterColumn((c) => c.count)}::bigint[], ${counterColumn((c) => c.overage)}::bigint[], ${counterColumn((c) => dayPeriod(c.dayStartMs))}::date[],
+            ${counterColumn((c) => c.dayCount)}::bigint[], ${counterColumn((c) => c.calls)}::bigint[], ${counterColumn((c) => new Date(c.lastAt).toISOString())}::timestamptz[])
           where exists (select 1 from fresh)
           on conflict (api_key_id, period) do update
           set count = usage_counters.count + excluded.count,
               overage = usage_counters.overage + excluded.overage,
+              -- A later day restarts the day's count; a batch of an earlier day (late) leaves it.
+              day_count = case when usage_counters.day is null or excluded.day > usage_counters.day then excluded.day_count
+                               when excluded.day = usage_counters.day then usage_counters.day_count + excluded.day_count
+                               else usage_counters.day_count end,
+              day = greatest(usage_counters.day, excluded.day),
+              calls = usage_counters.calls + excluded.calls,
+              last_used_at = greatest(usage_counters.last_used_at, excluded.last_used_at),
               updated_at = now()
-        ),
-        keys as (
-          update api_keys set usage_count = api_keys.usage_count + v.n,
-                 last_used_at = greatest(api_keys.last_used_at, v.t)
-          from unnest(${sql.param(keys.map(([id]) => id))}::text[], ${sql.param(keys.map(([, k]) => k.n))}::bigint[],
-                      ${sql.param(keys.map(([, k]) => new Date(k.last).toISOString()))}::timestamptz[]) as v(id, n, t)
-          where api_keys.id = v.id and exists (select 1 from fresh)
         )
         select count(*)::int as fresh from fresh`,
       );
