@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import Fastify from 'fastify';
+import pino from 'pino';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -34,8 +35,8 @@ import { billingRoutes } from './http/routes/billing.ts';
 export interface BuildOptions {
   config: Config;
   deps: Deps;
-  /** Pino options, or false for silence (tests). */
-  logger?: FastifyServerOptions['logger'];
+  /** Where the product logs; by default a new pino logger at `config.logLevel`. */
+  log?: pino.Logger;
 }
 
 export interface Tollgate {
@@ -45,20 +46,23 @@ export interface Tollgate {
   reloadRoutes(): Promise<void>;
   /** What the HTTP layer calls; the CLI and tests call it too. */
   services: Services;
+  log: pino.Logger;
 }
 
 /** Builds the whole product on the given adapters; `main.ts` listens, tests inject. */
-export async function buildApp({ config, deps, logger }: BuildOptions): Promise<Tollgate> {
+export async function buildApp({ config, deps, log = pino({ level: config.logLevel }) }: BuildOptions): Promise<Tollgate> {
   const app = Fastify({
-    logger: logger ?? { level: config.logLevel },
-    // Per-request access logs would cost the gateway a third of its throughput; errors are still logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    // The product logs errors, not requests (an access log would cost the gateway a third of its
+    // throughput). Fastify is given no logger of its own: with one, it times every response and
+    // listens for its end, which cost the gateway ~8 % of its throughput; each request's
+    // `request.log` is still the product's, through `childLoggerFactory`.
+    logger: false,
     bodyLimit: config.bodyLimit,
     // A hop count N trusts the N proxies nearest to us.
     trustProxy: typeof config.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (config.trustProxy as number)) : config.trustProxy,
     requestIdHeader: false,
     genReqId: requestIdGenerator(),
-    childLoggerFactory: lazyChildLogger,
+    childLoggerFactory: (_fastifyLogger, bindings, options) => lazyChildLogger(log, bindings, options),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -149,11 +153,11 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     try {
       await reloadRoutes();
     } catch (error) {
-      app.log.error({ err: error }, 'route reload failed; the gateway keeps the routes it had');
+      log.error({ err: error }, 'route reload failed; the gateway keeps the routes it had');
     }
   });
   const keyCache = new KeyCache<ResolvedKey>(bus);
-  const usage = new UsageWriter(repos.usage, app.log, { flushIntervalMs: config.usageFlushIntervalMs });
+  const usage = new UsageWriter(repos.usage, log, { flushIntervalMs: config.usageFlushIntervalMs });
   const forwarder = new Forwarder(config.upstreamTimeoutMs);
   const gateway = createGatewayHandler({
     routes,
@@ -181,5 +185,5 @@ export async function buildApp({ config, deps, logger }: BuildOptions): Promise<
     await forwarder.close();
   });
 
-  return { app, usage, reloadRoutes, services };
+  return { app, usage, reloadRoutes, services, log };
 }

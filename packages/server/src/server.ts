@@ -11,24 +11,24 @@ import { startWorkers } from './workers.ts';
  * and shuts down gracefully on SIGTERM/SIGINT: stop accepting, finish in-flight calls, flush usage.
  */
 export async function startServer(config: Config): Promise<{ close(): Promise<void>; url: string }> {
-  const deps = await createDeps(config);
+  const log = pino({ level: config.logLevel });
+  const deps = await createDeps(config, { log });
   if (config.seedDemo) await seedDemoCatalog(deps.repos);
-  const tollgate = await buildApp({ config, deps });
-  const { app } = tollgate;
+  const { app } = await buildApp({ config, deps, log });
   if (config.adminEmail && config.adminPassword) {
     await ensureAdminAccount(deps.repos, config.adminEmail, config.adminPassword);
   }
-  const workers = config.workers ? await startWorkers(config, deps, app.log) : null;
+  const workers = config.workers ? await startWorkers(config, deps, log) : null;
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
-  app.log.info(`Tollgate is listening on ${url} (database: ${deps.database.kind}${workers ? ', with background jobs' : ''}) — API reference at ${url}/docs`);
+  log.info(`Tollgate is listening on ${url} (database: ${deps.database.kind}${workers ? ', with background jobs' : ''}) — API reference at ${url}/docs`);
 
   const close = once(async () => {
     await app.close();
     await workers?.stop();
     await deps.close();
   });
-  exitOnSignals(app.log, close);
+  exitOnSignals(log, close);
   return { close, url };
 }
 

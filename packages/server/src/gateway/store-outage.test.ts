@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
@@ -7,9 +9,19 @@ describe('gateway while the database is unavailable', () => {
   let t: TestApp;
   let warm: string;
   let cold: string;
+  const logged: Record<string, unknown>[] = [];
+  const log = pino(
+    { level: 'error' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    }),
+  );
 
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ log });
     const user = await t.signup();
     warm = (await t.createKey(user.token, { planId: 'cm-free' })).key;
     cold = (await t.createKey(user.token, { planId: 'cm-free' })).key;
@@ -34,6 +46,9 @@ describe('gateway while the database is unavailable', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ error: { code: 'service_unavailable', details: { reason: 'store_unavailable' } }, request_id: expect.stringMatching(/^req_/) });
     expect(res.headers['retry-after']).toBe('1');
+    // The product's logger has the failure, with the request's id.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(logged).toContainEqual(expect.objectContaining({ level: 50, msg: 'key lookup failed', reqId: res.json().request_id, err: expect.objectContaining({ message: expect.any(String) }) }));
   });
 
   it('/ready says 503 and /live still 200', async () => {

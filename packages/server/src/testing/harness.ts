@@ -1,4 +1,5 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type pino from 'pino';
 import type { Clock } from '@tollgate/core';
 import { ManualClock } from '@tollgate/runtime';
 import { openTestPglite, openTestPostgres, reopenTestPglite, type TestDatabase } from '@tollgate/store/testing';
@@ -22,6 +23,8 @@ export interface TestAppOptions {
   seed?: boolean;
   /** Run on this database (several instances on one store); the caller closes it. */
   shared?: TestDatabase;
+  /** Where the product logs (silent by default). */
+  log?: pino.Logger;
 }
 
 export interface TestApp {
@@ -60,7 +63,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
   const deps = await assembleDeps(database, config, { clock: options.clock ?? { now: () => Date.now() } });
   const { repos } = deps;
   if (options.seed ?? true) await seedDemoCatalog(repos);
-  const tollgate = await buildApp({ config, deps, logger: false });
+  const tollgate = await buildApp({ config, deps, ...(options.log ? { log: options.log } : {}) });
   await tollgate.app.ready();
   const { app } = tollgate;
 
