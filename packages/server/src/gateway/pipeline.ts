@@ -80,24 +80,50 @@ function upstreamPathAndQuery(url: string): string {
   return url.slice(0, q) + (rest ? `?${rest}` : '');
 }
 
-function rateHeaders(reply: FastifyReply, rate: RateDecision): void {
-  reply.header('x-ratelimit-limit', rate.limit);
-  reply.header('x-ratelimit-remaining', rate.remaining);
-  reply.header('x-ratelimit-reset', Math.ceil(rate.resetAtMs / 1000));
+/**
+ * A header's value as text, remembered while it stays the same: limits and resets change once a
+ * second at most, and Node converts a number value twice (to check it, then to write it).
+ */
+function headerText(): (value: number) => string {
+  let last = NaN;
+  let text = '';
+  return (value) => {
+    if (value !== last) {
+      last = value;
+      text = String(value);
+    }
+    return text;
+  };
 }
 
-function quotaHeaders(reply: FastifyReply, key: ResolvedKey, dayUsed: number, monthUsed: number, now: number): void {
-  const { dailyCap, monthlyQuota } = key.limits.quota;
-  if (monthlyQuota !== null) {
-    reply.header('x-quota-limit', monthlyQuota);
-    reply.header('x-quota-remaining', Math.max(0, monthlyQuota - monthUsed));
-    reply.header('x-quota-reset', Math.floor(nextMonthStartMs(now) / 1000));
-  }
-  if (dailyCap !== null) {
-    reply.header('x-daily-limit', dailyCap);
-    reply.header('x-daily-remaining', Math.max(0, dailyCap - dayUsed));
-    reply.header('x-daily-reset', Math.floor(nextDayStartMs(now) / 1000));
-  }
+/** The rate limit and quota headers of an admitted or rate-limited call. */
+function limitHeaders() {
+  const rateLimit = headerText();
+  const rateReset = headerText();
+  const quotaLimit = headerText();
+  const quotaReset = headerText();
+  const dailyLimit = headerText();
+  const dailyReset = headerText();
+  return {
+    rate(reply: FastifyReply, rate: RateDecision): void {
+      reply.header('x-ratelimit-limit', rateLimit(rate.limit));
+      reply.header('x-ratelimit-remaining', String(rate.remaining));
+      reply.header('x-ratelimit-reset', rateReset(Math.ceil(rate.resetAtMs / 1000)));
+    },
+    quota(reply: FastifyReply, key: ResolvedKey, dayUsed: number, monthUsed: number, now: number): void {
+      const { dailyCap, monthlyQuota } = key.limits.quota;
+      if (monthlyQuota !== null) {
+        reply.header('x-quota-limit', quotaLimit(monthlyQuota));
+        reply.header('x-quota-remaining', String(Math.max(0, monthlyQuota - monthUsed)));
+        reply.header('x-quota-reset', quotaReset(Math.floor(nextMonthStartMs(now) / 1000)));
+      }
+      if (dailyCap !== null) {
+        reply.header('x-daily-limit', dailyLimit(dailyCap));
+        reply.header('x-daily-remaining', String(Math.max(0, dailyCap - dayUsed)));
+        reply.header('x-daily-reset', dailyReset(Math.floor(nextDayStartMs(now) / 1000)));
+      }
+    },
+  };
 }
 
 /**
@@ -107,6 +133,7 @@ function quotaHeaders(reply: FastifyReply, key: ResolvedKey, dayUsed: number, mo
  */
 export function createGatewayHandler(deps: GatewayDeps) {
   const { routes, keys, admission, usage, forwarder, authFailures, clock, brand } = deps;
+  const headers = limitHeaders();
 
   function refuse(
     request: FastifyRequest,
@@ -250,7 +277,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     if (admitted.outcome === 'unavailable') {
       return refuse(request, reply, ctx, 'service_unavailable', 'Rate limits cannot be checked right now; retry shortly', { reason: 'limiter_unavailable' }, { 'retry-after': '1' });
     }
-    rateHeaders(reply, admitted.rate);
+    headers.rate(reply, admitted.rate);
     if (admitted.outcome === 'rate_limited') {
       const seconds = retryAfterSeconds(admitted.rate.retryAfterMs);
       return refuse(request, reply, ctx, 'rate_limit_exceeded', `Rate limit of ${admitted.rate.limit} requests per minute exceeded; retry in ${seconds} s`, { limit: admitted.rate.limit, retryAfter: seconds, reset_at: new Date(now + admitted.rate.retryAfterMs).toISOString() }, { 'retry-after': String(seconds) });
@@ -263,7 +290,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     ctx.counted = true;
     ctx.overage = admitted.overage;
     ctx.quotaEvents = quotaEventsOfAdmitted(key.limits.quota, admitted.dayUsed, admitted.monthUsed, now);
-    quotaHeaders(reply, key, admitted.dayUsed, admitted.monthUsed, now);
+    headers.quota(reply, key, admitted.dayUsed, admitted.monthUsed, now);
 
     const route = matched.route;
     if (route.upstreamUrl === null) {
