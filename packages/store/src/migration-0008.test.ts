@@ -1,20 +1,12 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER } from './database.ts';
-import { migrationsBefore } from './testing.ts';
+import { expect, it } from 'vitest';
+import { openPgliteBefore } from './testing.ts';
 
 // Migration 0008 moves each delivery's latest attempt from webhook_attempts onto the delivery
 // row. Deliveries stored before it must keep every attempt in their log.
-const before = migrationsBefore('0008_webhook_lean_writes');
-afterAll(() => before.dispose());
 
 it('migration 0008 keeps every attempt of deliveries stored before it', async () => {
-  const client = new PGlite();
+  const { client, migrateRest, close } = await openPgliteBefore('0008_webhook_lean_writes');
   try {
-    const db = drizzle({ client });
-    await migrate(db, { migrationsFolder: before.folder });
     await client.exec(`
       insert into users (id, email, password_hash, role) values ('usr_m', 'm@example.test', 'h', 'customer');
       insert into webhook_endpoints (id, user_id, url, events, secret_sealed, status) values ('wh_m', 'usr_m', 'https://example.test', '["key.created"]', 's', 'active');
@@ -29,7 +21,7 @@ it('migration 0008 keeps every attempt of deliveries stored before it', async ()
         ('whd_once', 1, '2026-11-01T11:00:00Z', 14, 200, null, 'fine');
     `);
 
-    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    await migrateRest();
 
     const deliveries = await client.query<Record<string, unknown>>(
       `select id, extract(epoch from last_attempt_at)::int as at, last_duration_ms, last_status_code, last_error, last_response_excerpt
@@ -46,6 +38,6 @@ it('migration 0008 keeps every attempt of deliveries stored before it', async ()
       { delivery_id: 'whd_retried', attempt: 2, status_code: null, error: 'timeout: no answer' },
     ]);
   } finally {
-    await client.close();
+    await close();
   }
 });

@@ -1,22 +1,13 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER, type Db } from './database.ts';
-import * as schema from './schema.ts';
-import { migrationsBefore, testUsageRecord } from './testing.ts';
+import { expect, it } from 'vitest';
+import { openPgliteBefore, testUsageRecord } from './testing.ts';
 import { UsageRepository } from './usage.ts';
 
 // Migration 0009 moves the call log into blocks. The calls stored before it stay in their rows,
 // and the api_usage view reads both: nothing stored is lost, and the old rows are pruned as before.
-const before = migrationsBefore('0009_usage_blocks');
-afterAll(() => before.dispose());
 
 it('migration 0009 keeps the calls stored before it readable, next to the new blocks, and prunable', async () => {
-  const client = new PGlite();
+  const { client, db, migrateRest, close } = await openPgliteBefore('0009_usage_blocks');
   try {
-    const db = drizzle({ client, schema });
-    await migrate(db, { migrationsFolder: before.folder });
     await client.exec(`
       insert into api_usage (request_id, api_key_id, user_id, product_id, route_id, route_path, path, method, status_code,
                              error_code, bytes_in, bytes_out, latency_ms, ip, is_sandbox, created_at) values
@@ -24,8 +15,8 @@ it('migration 0009 keeps the calls stored before it readable, next to the new bl
         ('req_old_2', null, null, null, null, null, '/v1/memes', 'GET', 401, 'invalid_api_key', 0, 120, 1, null, true, '2026-11-20T10:00:00Z');
     `);
 
-    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-    const usage = new UsageRepository(db as unknown as Db);
+    await migrateRest();
+    const usage = new UsageRepository(db);
     await usage.writeBatch([testUsageRecord({ requestId: 'req_new_1', createdAt: new Date('2026-11-23T10:00:00Z') })]);
 
     const calls = async () =>
@@ -42,6 +33,6 @@ it('migration 0009 keeps the calls stored before it readable, next to the new bl
     expect(await usage.pruneRecords(new Date('2026-11-01T00:00:00Z'))).toBe(1);
     expect((await calls()).map((c) => c.request_id)).toEqual(['req_old_2', 'req_new_1']);
   } finally {
-    await client.close();
+    await close();
   }
 });

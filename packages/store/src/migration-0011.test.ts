@@ -1,22 +1,13 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER, type Db } from './database.ts';
-import * as schema from './schema.ts';
-import { migrationsBefore, testUsageRecord } from './testing.ts';
+import { expect, it } from 'vitest';
+import { openPgliteBefore, testUsageRecord } from './testing.ts';
 import { UsageRepository } from './usage.ts';
 
 // Migration 0011 adds a second block format to the call log. Blocks written before it (format 1)
 // stay readable next to the new ones through the api_usage view, and are pruned as before.
-const before = migrationsBefore('0011_usage_block_shapes');
-afterAll(() => before.dispose());
 
 it('migration 0011 keeps the blocks written before it readable, next to the new format, and prunable', async () => {
-  const client = new PGlite();
+  const { client, db, migrateRest, close } = await openPgliteBefore('0011_usage_block_shapes');
   try {
-    const db = drizzle({ client, schema });
-    await migrate(db, { migrationsFolder: before.folder });
     // A format-1 block as the writer of 0009 wrote it: two calls, texts as positions in `strings`.
     await client.query(
       `insert into api_usage_blocks (first_at, last_at, count, strings, records) values ($1, $2, 2, $3, $4)`,
@@ -28,8 +19,8 @@ it('migration 0011 keeps the blocks written before it readable, next to the new 
       ],
     );
 
-    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-    const usage = new UsageRepository(db as unknown as Db);
+    await migrateRest();
+    const usage = new UsageRepository(db);
     await usage.writeBatch([
       testUsageRecord({ requestId: 'req_new_000000000001', apiKeyId: 'key_b', userId: 'usr_b', ip: '198.51.100.1', createdAt: new Date('2026-11-23T10:00:00Z') }),
     ]);
@@ -51,6 +42,6 @@ it('migration 0011 keeps the blocks written before it readable, next to the new 
     expect(await usage.pruneRecords(new Date('2026-11-01T00:00:00Z'))).toBe(2);
     expect((await calls()).map((c) => c.request_id)).toEqual(['req_new_000000000001']);
   } finally {
-    await client.close();
+    await close();
   }
 });

@@ -1,23 +1,14 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER, type Db } from './database.ts';
+import { expect, it } from 'vitest';
 import { KeyRepository } from './keys.ts';
-import * as schema from './schema.ts';
-import { migrationsBefore, testUsageRecord } from './testing.ts';
+import { openPgliteBefore, testUsageRecord } from './testing.ts';
 import { UsageRepository } from './usage.ts';
 
 // Migration 0012 folds the day counters into one row per key and month, which also takes over
 // the key's usage count and last use from api_keys. Counts stored before it are kept.
-const before = migrationsBefore('0012_usage_counters_by_month');
-afterAll(() => before.dispose());
 
 it('migration 0012 keeps the counts, the latest day of each month and the keysâ€™ usage stored before it', async () => {
-  const client = new PGlite();
+  const { client, db, migrateRest, close } = await openPgliteBefore('0012_usage_counters_by_month');
   try {
-    const db = drizzle({ client, schema });
-    await migrate(db, { migrationsFolder: before.folder });
     await client.exec(`
       insert into users (id, email, password_hash, role) values ('usr_a', 'a@example.test', 'x', 'customer');
       insert into products (id, slug, name, category, currency) values ('prd_a', 'a', 'A', 'a', 'USD');
@@ -29,8 +20,8 @@ it('migration 0012 keeps the counts, the latest day of each month and the keysâ€
         ('key_a', 'month:2026-11', 25, 5), ('key_a', 'day:2026-11-22', 15, 5), ('key_a', 'day:2026-11-23', 10, 0);
     `);
 
-    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-    const keys = new KeyRepository(db as unknown as Db);
+    await migrateRest();
+    const keys = new KeyRepository(db);
     const counts = async (iso: string) => (await keys.findForGateway('hash_a', Date.parse(iso)))?.counts;
     expect(await counts('2026-10-31T12:00:00Z')).toEqual({ day: 20, month: 30 });
     expect(await counts('2026-11-23T12:00:00Z')).toEqual({ day: 10, month: 25 });
@@ -40,13 +31,13 @@ it('migration 0012 keeps the counts, the latest day of each month and the keysâ€
     expect((await keys.findById('key_a'))?.key).toMatchObject({ usageCount: 57, lastUsedAt: new Date('2026-11-23T09:00:00Z') });
 
     // Calls after it add to what was counted before.
-    await new UsageRepository(db as unknown as Db).writeBatch([
+    await new UsageRepository(db).writeBatch([
       testUsageRecord({ apiKeyId: 'key_a', userId: 'usr_a', createdAt: new Date('2026-11-23T10:00:00Z') }),
       testUsageRecord({ apiKeyId: 'key_a', userId: 'usr_a', createdAt: new Date('2026-11-23T10:00:01Z'), counted: false, statusCode: 429 }),
     ]);
     expect(await counts('2026-11-23T12:00:00Z')).toEqual({ day: 11, month: 26 });
     expect((await keys.findById('key_a'))?.key).toMatchObject({ usageCount: 59, lastUsedAt: new Date('2026-11-23T10:00:01Z') });
   } finally {
-    await client.close();
+    await close();
   }
 });

@@ -2,8 +2,12 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
-import { MIGRATIONS_FOLDER, openPglite, openPostgres, type Database } from './database.ts';
+import { MIGRATIONS_FOLDER, openPglite, openPostgres, type Database, type Db } from './database.ts';
+import * as schema from './schema.ts';
 import type { UsageRecord } from '@tollgate/core';
 import { newId } from './ids.ts';
 
@@ -120,22 +124,41 @@ export async function postgresAvailable(): Promise<boolean> {
   }
 }
 
+export interface DatabaseBeforeMigration {
+  client: PGlite;
+  db: Db;
+  /** Applies the migrations from `tag` on, as the next start would. */
+  migrateRest(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * A copy of the migrations folder that stops before the migration `tag`, to build a database as
- * it was before that migration (with a test's own data in it) and then migrate it the rest of the
- * way. Removed with `dispose`.
+ * A fresh in-memory PGlite migrated up to, not including, the migration `tag`: a test stores data
+ * as it was before that migration, then migrates the rest of the way.
  */
-export function migrationsBefore(tag: string): { folder: string; dispose(): void } {
+export async function openPgliteBefore(tag: string): Promise<DatabaseBeforeMigration> {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'tollgate-migrations-'));
-  cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
-  const journalFile = path.join(folder, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
-  const at = journal.entries.findIndex((entry) => entry.tag === tag);
-  if (at < 0) throw new Error(`no migration ${tag}`);
-  for (const entry of journal.entries.slice(at)) rmSync(path.join(folder, `${entry.tag}.sql`));
-  journal.entries = journal.entries.slice(0, at);
-  writeFileSync(journalFile, JSON.stringify(journal));
-  return { folder, dispose: () => rmSync(folder, { recursive: true, force: true }) };
+  const client = new PGlite();
+  const close = async () => {
+    rmSync(folder, { recursive: true, force: true });
+    await client.close();
+  };
+  try {
+    cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+    const journalFile = path.join(folder, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
+    const at = journal.entries.findIndex((entry) => entry.tag === tag);
+    if (at < 0) throw new Error(`no migration ${tag}`);
+    for (const entry of journal.entries.slice(at)) rmSync(path.join(folder, `${entry.tag}.sql`));
+    journal.entries = journal.entries.slice(0, at);
+    writeFileSync(journalFile, JSON.stringify(journal));
+    const db = drizzle({ client, schema });
+    await migrate(db, { migrationsFolder: folder });
+    return { client, db: db as unknown as Db, migrateRest: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** A gateway call record for tests: an admitted GET /v1/memes by nobody in particular, changed as given. */
