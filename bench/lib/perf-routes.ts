@@ -19,7 +19,9 @@ import { BENCH_PATH } from './protocol.ts';
  * difference: CPU by kind (kernel, garbage collection, inline-cache misses, wasm, the rest),
  * and the inclusive time of the functions that make a gateway call.
  *
- *   npx tsx bench/lib/perf-routes.ts                  (ROUNDS=2 SEC=6)
+ *   npx tsx bench/lib/perf-routes.ts                  (ROUNDS=2 SEC=6 KEYS=1)
+ *   KEYS=20000 npx tsx bench/lib/perf-routes.ts       (each connection cycles through its share of
+ *   the keys, as in the bench, after a cold pass that calls each key once)
  *   SERVER_ENV=BENCH_USAGE_FLUSH_INTERVAL_MS=60000 npx tsx bench/lib/perf-routes.ts
  *   PERF_DATA=/tmp/perf npx tsx bench/lib/perf-routes.ts   (keeps each run's perf.data there, for
  *   `perf report -i /tmp/perf/gateway-1.data`)
@@ -30,6 +32,7 @@ import { BENCH_PATH } from './protocol.ts';
 
 const rounds = Number(process.env.ROUNDS ?? 2);
 const seconds = Number(process.env.SEC ?? 6);
+const keyCount = Number(process.env.KEYS ?? 1);
 if (seconds < 4) throw new Error('SEC must be at least 4 (perf samples the middle SEC−2 s)');
 const serverEnv = Object.fromEntries(
   (process.env.SERVER_ENV ?? '')
@@ -115,13 +118,17 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-perf-'));
 const server = await startServer({
   script: 'bench/gateway-server.ts',
   cpu: 1,
-  env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', BENCH_BARE_ROUTE: '1', NODE_OPTIONS: '--perf-basic-prof', ...serverEnv },
+  env: { BENCH_DATA_DIR: dir, BENCH_KEYS: String(keyCount), BENCH_BARE_ROUTE: '1', NODE_OPTIONS: '--perf-basic-prof', ...serverEnv },
   readyTimeoutMs: 300_000,
 });
 const keys = serverKeys(server);
 const routes = { bare: `/bare${BENCH_PATH}`, gateway: BENCH_PATH } as const;
 const profiles: Record<keyof typeof routes, Profile[]> = { bare: [], gateway: [] };
 try {
+  if (keyCount > 1) {
+    console.log(`cold pass: calling each of the ${keyCount} keys once`);
+    assertClean('cold pass', await runLoad({ url: server.url(routes.gateway), connections: 64, pipelining: 1, amount: keyCount, keys, timeLatencies: false }));
+  }
   for (let round = 1; round <= rounds; round++) {
     const order: (keyof typeof routes)[] = round % 2 === 1 ? ['bare', 'gateway'] : ['gateway', 'bare'];
     for (const route of order) {
