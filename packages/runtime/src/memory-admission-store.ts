@@ -87,7 +87,15 @@ export class MemoryAdmissionStore implements AdmissionStore {
       if (rate.algorithm === 'sliding-window') state.window?.undoLast();
       return { outcome: 'quota_exceeded', rate: rateDecision, quota: quotaDecision };
     }
-    state.bucket = nextBucket;
+    // Copied into the key's own bucket: a new object kept per call outlives the young generation
+    // when many keys take turns, and the collector then copies and promotes one per key.
+    if (nextBucket !== undefined) {
+      if (state.bucket === undefined) state.bucket = { level: nextBucket.level, updatedMs: nextBucket.updatedMs };
+      else {
+        state.bucket.level = nextBucket.level;
+        state.bucket.updatedMs = nextBucket.updatedMs;
+      }
+    }
     state.dayUsed++;
     state.monthUsed++;
     return {
