@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -57,6 +57,8 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     // listens for its end (~3 % of the gateway's throughput, measured in alternation); each
     // request's `request.log` is still the product's, through `childLoggerFactory`.
     logger: false,
+    // Fastify would still log each request through `childLoggerFactory`.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     // A hop count N trusts the N proxies nearest to us.
     trustProxy: typeof config.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (config.trustProxy as number)) : config.trustProxy,
