@@ -46,7 +46,6 @@ export interface Tollgate {
   reloadRoutes(): Promise<void>;
   /** What the HTTP layer calls; the CLI and tests call it too. */
   services: Services;
-  log: pino.Logger;
 }
 
 /** Builds the whole product on the given adapters; `main.ts` listens, tests inject. */
@@ -187,5 +186,5 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     await forwarder.close();
   });
 
-  return { app, usage, reloadRoutes, services, log };
+  return { app, usage, reloadRoutes, services };
 }
