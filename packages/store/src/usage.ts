@@ -97,10 +97,9 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     if (at < firstAt) firstAt = at;
     if (at > lastAt) lastAt = at;
   }
-  // 1-based positions in `strings`: of the batch's texts (0: not in the block yet), and of the
-  // shapes and request id heads.
+  // Each distinct text of the block (the batch's texts, shapes, request id heads) once in
+  // `strings`, by its 1-based position; `positions` remembers a batch text's (0: not yet).
   const strings: string[] = [];
-  const positions = new Int32Array(batch.texts.length);
   const interned = new Map<string, number>();
   const intern = (value: string): number => {
     let position = interned.get(value);
@@ -110,17 +109,13 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     }
     return position;
   };
+  const positions = new Int32Array(batch.texts.length);
   const columns = CALL_TEXT_FIELDS.map((field) => batch.column(field));
   const [keyIds, userIds, productIds, routeIds, routePaths, paths, methods, errorCodes, ips] = columns as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
   const text = (column: Int32Array, index: number): number | '' => {
     const text = column[index] as number;
     if (text === NO_TEXT) return '';
-    let position = positions[text] as number;
-    if (position === 0) {
-      position = strings.push(batch.texts[text] as string);
-      positions[text] = position;
-    }
-    return position;
+    return (positions[text] ||= intern(batch.texts[text] as string));
   };
   const lines = new Array<string>(calls.length);
   let shape = 0;
