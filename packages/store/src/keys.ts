@@ -22,6 +22,11 @@ export interface KeyWithPlan {
   subscriptionStatus: SubscriptionStatus | null;
 }
 
+/**
+ * What the gateway needs of a key. Its `key.usageCount` and `key.lastUsedAt` are only what
+ * `api_keys` counted before migration 0012 (the gateway reads neither); `listByUser` and
+ * `findById` give the whole usage.
+ */
 export interface KeyForGateway extends KeyWithPlan {
   /** The persisted counts of the day and month asked about. */
   counts: { day: number; month: number };
