@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capturedLog } from '../testing/captured-log.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
 const PRICE = '/v1/tokens/V6FjH7P33dh7tVHHLHczC4hyG2NUA2YatLmXiDrKRgV7/price';
@@ -9,16 +8,7 @@ describe('gateway while the database is unavailable', () => {
   let t: TestApp;
   let warm: string;
   let cold: string;
-  const logged: Record<string, unknown>[] = [];
-  const log = pino(
-    { level: 'error' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    }),
-  );
+  const { lines: logged, log } = capturedLog('error');
 
   beforeAll(async () => {
     t = await createTestApp({ log });

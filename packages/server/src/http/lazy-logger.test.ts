@@ -1,22 +1,10 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { capturedLog } from '../testing/captured-log.ts';
 import { lazyChildLogger } from './lazy-logger.ts';
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
 
 describe('lazyChildLogger', () => {
   it('logs with the request binding, as a pino child would', async () => {
-    const { lines, logger } = capture();
+    const { lines, log: logger } = capturedLog();
     const child = lazyChildLogger(logger, { reqId: 'req_1' }, {});
     child.warn({ upstream: 'http://x' }, 'upstream timed out');
     child.info('second line');
@@ -28,7 +16,7 @@ describe('lazyChildLogger', () => {
   });
 
   it('creates no pino child until something is logged, and honours the level', async () => {
-    const { lines, logger } = capture();
+    const { lines, log: logger } = capturedLog();
     let children = 0;
     const child = logger.child.bind(logger);
     logger.child = ((...args: Parameters<typeof logger.child>) => {

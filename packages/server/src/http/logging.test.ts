@@ -1,20 +1,10 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { capturedLog } from '../testing/captured-log.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
 // The product logs what goes wrong, not every request: an access log line per call would cost
 // the gateway a third of its throughput.
-const logged: Record<string, unknown>[] = [];
-const log = pino(
-  { level: 'info' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  }),
-);
+const { lines: logged, log } = capturedLog('info');
 let t: TestApp;
 beforeAll(async () => {
   t = await createTestApp({ log });
