@@ -759,6 +759,34 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect((await repos.keys.findById(key.id))?.key.usageCount).toBe(2_400);
       });
 
+      it('a batch of interleaved keys is stored grouped by key: a block holds only its own calls\' keys', async () => {
+        const owners = [await makeKeyOwner(), await makeKeyOwner(), await makeKeyOwner()];
+        const tag = `req_keys_${uid()}_`;
+        const start = Date.UTC(1997, 2, 1, 10); // an hour no other test writes
+        // 2,400 calls, the three keys in turn, as a gateway with many keys records them.
+        const batch = Array.from({ length: 2_400 }, (_, i) => {
+          const { user, key } = owners[i % 3] as (typeof owners)[number];
+          return usage({ requestId: `${tag}${i}`, apiKeyId: key.id, userId: user.id, createdAt: new Date(start + i) });
+        });
+        await repos.usage.writeBatch(batch);
+
+        const blocks = await queryRows<{ strings: string[] }>(
+          database.db,
+          sql`select strings from api_usage_blocks where first_at >= ${new Date(start).toISOString()}::timestamptz
+              and last_at < ${new Date(start + 3_600_000).toISOString()}::timestamptz order by first_at`,
+        );
+        const keyIds = owners.map((owner) => owner.key.id);
+        // Blocks of 1,000 calls over 800 calls a key: {first}, {first, second}... never all three.
+        expect(blocks.map((block) => keyIds.filter((id) => block.strings.includes(id)).length).sort()).toEqual([1, 2, 2]);
+        const rows = await queryRows<{ request_id: string; api_key_id: string; created_at: string | Date }>(
+          database.db,
+          sql`select request_id, api_key_id, created_at from api_usage where request_id like ${`${tag}%`}`,
+        );
+        const read = (r: { request_id: string; api_key_id: string | null; created_at: string | Date | number }) => `${r.request_id} ${r.api_key_id} ${new Date(r.created_at).getTime()}`;
+        expect(rows.map(read).sort()).toEqual(batch.map((r) => read({ request_id: r.requestId, api_key_id: r.apiKeyId, created_at: r.createdAt.getTime() })).sort());
+        for (const { key } of owners) expect(await countsOf(key, start)).toEqual({ day: 800, month: 800 });
+      });
+
       it('a batch written again under the same id is not counted twice', async () => {
         const { user, key } = await makeKeyOwner();
         const at = Date.UTC(2026, 10, 23, 15);

@@ -34,6 +34,8 @@ interface RollupRow {
 interface SortedBatch {
   batchId: string | null;
   calls: CallBatch;
+  /** The calls grouped by key (`groupedByKey`). */
+  order: Int32Array;
   counters: CounterRow[];
   rollups: RollupRow[];
   events: NewWebhookEvent[];
@@ -63,12 +65,35 @@ const BLOCK_FORMAT = 2;
 const REQUEST_ID_TAIL = 6;
 
 /**
- * A batch's calls as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a block at
- * a time, keeps at most an hour's calls past its cutoff).
+ * The batch's calls grouped by key (calls without one first, then each key's in the order the keys
+ * first came), each key's calls in the batch's order: a stable counting sort on the key's position
+ * in the batch's texts. With many keys the calls come interleaved, and every block of a batch held
+ * the texts and shapes of nearly all its keys (~55 kB more a block with 1,000 keys, for PGlite to
+ * take at ~10 ns a byte); grouped, a block holds those of its own calls' keys, and consecutive
+ * calls mostly share their key, shape and rollup, which the loops below try first.
  */
-function encodeBlocks(batch: CallBatch): Block[] {
+function groupedByKey(batch: CallBatch): Int32Array {
+  const order = new Int32Array(batch.length);
+  const keyIds = batch.column('apiKeyId');
+  if (batch.keyCount <= 1) {
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    return order;
+  }
+  // Slot 0 is for calls without a key (NO_TEXT, -1); a text at position p counts in slot p + 1.
+  const starts = new Int32Array(batch.texts.length + 2);
+  for (let i = 0; i < batch.length; i++) (starts[(keyIds[i] as number) + 2] as number)++;
+  for (let slot = 1; slot < starts.length; slot++) starts[slot] = (starts[slot] as number) + (starts[slot - 1] as number);
+  for (let i = 0; i < batch.length; i++) order[(starts[(keyIds[i] as number) + 1] as number)++] = i;
+  return order;
+}
+
+/**
+ * A batch's calls as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a block at
+ * a time, keeps at most an hour's calls past its cutoff), taken in `order` (grouped by key).
+ */
+function encodeBlocks(batch: CallBatch, order: Int32Array): Block[] {
   const byHour = new Map<number, number[]>();
-  for (let index = 0; index < batch.length; index++) {
+  for (const index of order) {
     const hour = Math.floor((batch.createdAtMs[index] as number) / 3_600_000);
     const calls = byHour.get(hour);
     if (calls) calls.push(index);
@@ -229,13 +254,15 @@ export class UsageRepository {
     let monthKey = NaN;
     let monthStart = NaN;
     let monthEnd = NaN;
-    for (let i = 0; i < calls.length; i++) {
+    const order = groupedByKey(calls);
+    for (let n = 0; n < order.length; n++) {
+      const i = order[n] as number;
       const at = createdAtMs[i] as number;
       const minute = minuteOf(i);
       const key = keyIds[i] as number;
       const endpoint = endpointOf(i);
       const status = statusCodes[i] as number;
-      const previous = i - 1;
+      const previous = order[n - 1] as number;
       if (
         !rollup ||
         minute !== minuteOf(previous) ||
@@ -267,7 +294,7 @@ export class UsageRepository {
       }
       month.calls++;
       if (at > month.lastAt) month.lastAt = at;
-      // Calls are nearly in time order; one of a later day starts that day's count.
+      // A key's calls are nearly in time order; one of a later day starts that day's count.
       const dayStartMs = at - (at % 86_400_000);
       if (dayStartMs > month.dayStartMs) {
         month.dayStartMs = dayStartMs;
@@ -283,6 +310,7 @@ export class UsageRepository {
     const batch: SortedBatch = {
       batchId: batchId ?? null,
       calls,
+      order,
       events,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
       rollups: [...rollups.values()].sort(
@@ -300,9 +328,9 @@ export class UsageRepository {
     }
   }
 
-  private async writeTransaction({ batchId, calls, counters, rollups, events }: SortedBatch): Promise<void> {
+  private async writeTransaction({ batchId, calls, order, counters, rollups, events }: SortedBatch): Promise<void> {
     const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
-    const blocks = encodeBlocks(calls).map(
+    const blocks = encodeBlocks(calls, order).map(
       (block) =>
         sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
              ${sql.param(block.strings)}::text[], ${block.records}::text)`,
