@@ -17,9 +17,10 @@ export interface UsageWriterOptions {
    */
   batchSize?: number;
   /**
-   * Distinct keys per batch at most (default 1,000). A key costs a batch four row writes
-   * (rollup, day and month counts, usage count), so with many keys the pause of a batch follows
-   * its keys, not its calls: with 100,000 keys a batch of 10,000 calls paused PGlite 1.8 s.
+   * Distinct keys per batch at most (default 1,000). A key costs a batch two row writes (its
+   * minute rollup and its month's counter; four before migration 0012), so with many keys the
+   * pause of a batch follows its keys, not its calls: with 100,000 keys a batch of 10,000 calls
+   * paused PGlite 1.8 s.
    */
   batchKeys?: number;
   /** Records held while the database is unreachable; past it the newest are dropped and counted. */
