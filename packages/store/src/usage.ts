@@ -75,10 +75,6 @@ const REQUEST_ID_TAIL = 6;
 function groupedByKey(batch: CallBatch): Int32Array {
   const order = new Int32Array(batch.length);
   const keyIds = batch.column('apiKeyId');
-  if (batch.keyCount <= 1) {
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    return order;
-  }
   // Slot 0 is for calls without a key (NO_TEXT, -1); a text at position p counts in slot p + 1.
   const starts = new Int32Array(batch.texts.length + 2);
   for (let i = 0; i < batch.length; i++) (starts[(keyIds[i] as number) + 2] as number)++;
