@@ -1,4 +1,4 @@
-import { monthPeriod, monthStartMs, type Clock } from '@tollgate/core';
+import { monthPeriod, monthStartMs, type Clock, type EventBus } from '@tollgate/core';
 import type { Repositories } from '@tollgate/store';
 import type { JobDefinition } from './queue.ts';
 
@@ -9,13 +9,14 @@ export const QUOTA_RESET_JOB = 'quota.reset';
  * customers who subscribed to it). The counts themselves need no reset: each month has its own
  * counter. Running twice in a month stores nothing new.
  */
-export function quotaResetJob(repos: Repositories, clock: Clock): JobDefinition {
+export function quotaResetJob(repos: Repositories, clock: Clock, bus: EventBus): JobDefinition {
   return {
     name: QUOTA_RESET_JOB,
     cron: '0 0 1 * *',
     async handle() {
       const now = clock.now();
-      await repos.webhooks.emitQuotaResets(monthPeriod(now), monthPeriod(monthStartMs(now) - 1), new Date(now));
+      const stored = await repos.webhooks.emitQuotaResets(monthPeriod(now), monthPeriod(monthStartMs(now) - 1), new Date(now));
+      if (stored > 0) await bus.publish({ topic: 'webhooks.pending' });
     },
   };
 }

@@ -103,3 +103,80 @@ it('stores a run that outlasts half the lease in parts, renewing the lease, and 
     await new Promise((resolve) => receiver.close(resolve));
   }
 });
+
+it('waits longer while idle, up to idlePollMaxMs, and a wake-up brings it back at once', async () => {
+  const real = createRepositories(database.db);
+  const rounds: number[] = [];
+  const webhooks = Object.create(real.webhooks) as Repositories['webhooks'];
+  webhooks.dispatch = (limit, now) => {
+    rounds.push(performance.now());
+    return real.webhooks.dispatch(limit, now);
+  };
+  const deliverer = new WebhookDeliverer({ ...real, webhooks }, {
+    workerId: 'wrk_idle',
+    transport: { sendRun: () => Promise.reject(new Error('nothing is due')) },
+    ...common,
+    pollIntervalMs: 20,
+    idlePollMaxMs: 160,
+  });
+  deliverer.start();
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const idle = rounds.length;
+  // At a steady 20 ms poll this would be ~75 rounds; doubling to 160 ms: 20, 40, 80, then 160 each.
+  expect(idle).toBeGreaterThanOrEqual(5);
+  expect(idle).toBeLessThanOrEqual(20);
+  const gaps = rounds.slice(1).map((at, i) => at - (rounds[i] as number));
+  expect(Math.max(...gaps)).toBeLessThan(400); // the wait stops growing at idlePollMaxMs
+  const woken = performance.now();
+  deliverer.wake();
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  await deliverer.stop();
+  expect(rounds.some((at) => at >= woken && at - woken < 60)).toBe(true);
+});
+
+it('wakes up when a retry it stored falls due, however long the idle poll', async () => {
+  const attempts: number[] = [];
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      attempts.push(performance.now());
+      res.statusCode = attempts.length === 1 ? 503 : 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const sender = new InProcessWebhookSender({ allowPrivate: true, timeoutMs: 5_000 });
+  try {
+    const repos = createRepositories(database.db);
+    const user = await repos.users.create({ email: 'retry-wake@example.test', passwordHash: 'h', role: 'customer' });
+    await repos.webhooks.createEndpoint({
+      userId: user.id,
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+      description: null,
+      events: ['key.created'],
+      secretSealed: secretBox.seal(`whsec_${Buffer.alloc(32, 7).toString('base64')}`),
+      status: 'active',
+      pausedReason: null,
+    });
+    await repos.webhooks.emit([{ type: 'key.created', userId: user.id, payload: { n: 1 }, occurredAt: new Date() }]);
+    // Polls 30 s apart: only the reminder of the retry (300 ms ± 20 %) can bring the second attempt sooner.
+    const deliverer = new WebhookDeliverer(repos, {
+      workerId: 'wrk_retry_wake',
+      transport: sender,
+      ...common,
+      retrySchedule: [300],
+      pollIntervalMs: 30_000,
+      idlePollMaxMs: 30_000,
+    });
+    deliverer.start();
+    const deadline = performance.now() + 5_000;
+    while (attempts.length < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await deliverer.stop();
+    expect(attempts).toHaveLength(2);
+    expect((attempts[1] as number) - (attempts[0] as number)).toBeGreaterThanOrEqual(200);
+  } finally {
+    await sender.close();
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  }
+});

@@ -6,6 +6,8 @@ import type { JobLog } from './queue.ts';
 const BATCH = 100;
 /** Events fanned out per transaction. */
 const DISPATCH_BATCH = 1_000;
+/** Retry times a worker remembers to wake up for; past this many, the idle poll finds the rest. */
+const REMINDERS = 1_000;
 
 /**
  * What the deliverer needs of an HTTP sender (the runtime's WebhookSender): send an endpoint's
@@ -39,6 +41,13 @@ export interface WebhookDelivererOptions {
   maxAttempts: number;
   /** How often an idle worker looks for due deliveries. */
   pollIntervalMs?: number;
+  /**
+   * The longest wait between rounds while nothing happens: each round that finds no work doubles
+   * the wait from pollIntervalMs up to this. Wake-ups (events stored) and the retries this
+   * worker stored end a wait early; the poll finds what other workers left (a crashed worker's
+   * retries, expired leases).
+   */
+  idlePollMaxMs?: number;
   /** The least time between the starts of two rounds (dispatch and claim), however often woken. */
   roundGapMs?: number;
   /** Endpoints served at once (each one's deliveries go one after another). */
@@ -63,6 +72,11 @@ export class WebhookDeliverer {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly pollIntervalMs: number;
+  private readonly idlePollMaxMs: number;
+  /** Rounds in a row that found nothing to do. */
+  private idleRounds = 0;
+  /** When retries this worker stored fall due (ms, by the clock), to wake up for them. */
+  private reminders: number[] = [];
   private readonly roundGapMs: number;
   private readonly concurrency: number;
   private readonly leaseMs: number;
@@ -73,6 +87,7 @@ export class WebhookDeliverer {
     private readonly options: WebhookDelivererOptions,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.idlePollMaxMs = Math.max(this.pollIntervalMs, options.idlePollMaxMs ?? 5_000);
     this.roundGapMs = Math.min(options.roundGapMs ?? 50, this.pollIntervalMs);
     this.concurrency = options.concurrency ?? 32;
     this.leaseMs = options.leaseMs ?? 60_000;
@@ -87,6 +102,7 @@ export class WebhookDeliverer {
 
   /** Looks for work now instead of at the next poll (an event was just stored). */
   wake(): void {
+    this.idleRounds = 0;
     this.wakeUp?.();
   }
 
@@ -122,22 +138,38 @@ export class WebhookDeliverer {
   private async run(): Promise<void> {
     while (this.running) {
       const began = performance.now();
-      let backlog = false;
+      let round = { backlog: false, idle: true };
       try {
-        backlog = await this.tick();
+        round = await this.tick();
       } catch (error) {
         this.options.log.error({ err: error }, 'webhook delivery round failed; retrying');
       }
       if (!this.running) break;
+      this.idleRounds = round.idle && this.inFlight.size === 0 ? this.idleRounds + 1 : 0;
       // More events than one dispatch takes: go on at once. Otherwise wait for the poll, or for a
       // wake-up (events stored, an endpoint released): each round costs a few queries, and
-      // spinning on them would take the CPU the deliveries need.
-      if (!backlog) await this.pause(this.pollIntervalMs, true);
+      // spinning on them would take the CPU the deliveries need. While idle the wait grows: four
+      // rounds a second cost an idle process ~1.6 % of a core on PGlite (docs/benchmarks.md).
+      if (!round.backlog) await this.pause(this.idleWaitMs(), true);
       // Rounds start at most every roundGapMs, so a busy stream's wake-ups (every event stored,
       // every endpoint released) gather into fewer, larger dispatches and claims.
       const gap = this.roundGapMs - (performance.now() - began);
       if (gap > 0 && this.running) await this.pause(gap, false);
     }
+  }
+
+  /** The poll's wait, doubled for each idle round in a row up to idlePollMaxMs, or less if a retry falls due before. */
+  private idleWaitMs(): number {
+    const doublings = Math.min(Math.max(0, this.idleRounds - 1), 20);
+    const poll = Math.min(this.idlePollMaxMs, this.pollIntervalMs * 2 ** doublings);
+    const now = this.options.clock.now();
+    this.reminders = this.reminders.filter((at) => at > now);
+    return this.reminders.length === 0 ? poll : Math.min(poll, Math.min(...this.reminders) - now);
+  }
+
+  /** Wakes this worker when a retry it stored falls due. */
+  private remindAt(at: Date | null): void {
+    if (at !== null && this.reminders.length < REMINDERS) this.reminders.push(at.getTime());
   }
 
   /** Waits `ms`; a wake-up ends the wait early when `wakeable`, and always when stopping. */
@@ -153,13 +185,13 @@ export class WebhookDeliverer {
     this.wakeUp = null;
   }
 
-  /** Answers whether events are left to dispatch. */
-  private async tick(): Promise<boolean> {
+  /** Answers whether events are left to dispatch, and whether the round found nothing to do. */
+  private async tick(): Promise<{ backlog: boolean; idle: boolean }> {
     const now = new Date(this.options.clock.now());
     const dispatched = await this.repos.webhooks.dispatch(DISPATCH_BATCH, now);
     const backlog = dispatched === DISPATCH_BATCH;
     const free = this.concurrency - this.inFlight.size;
-    if (free <= 0) return backlog;
+    if (free <= 0) return { backlog, idle: false };
     const claimed = await this.repos.webhooks.claimEndpoints(this.options.workerId, now, this.leaseMs, free, VERIFICATION_EVENT);
     for (const endpoint of claimed) {
       const task = this.serve(endpoint)
@@ -170,7 +202,7 @@ export class WebhookDeliverer {
         });
       this.inFlight.set(endpoint.id, task);
     }
-    return backlog;
+    return { backlog, idle: dispatched === 0 && claimed.length === 0 };
   }
 
   /**
@@ -210,7 +242,10 @@ export class WebhookDeliverer {
             if (record.delivery.status === 'succeeded' && state.status === before) continue;
             if (!(await store())) return; // the lease was lost, or someone else changed the endpoint
             if (state.status === 'paused') options.log.info({ webhookId: endpoint.id, reason: record.endpoint.pausedReason }, 'webhook endpoint paused');
-            if (record.delivery.status === 'pending') return; // it waits for its retry, and so does the queue behind it
+            if (record.delivery.status === 'pending') {
+              this.remindAt(record.delivery.nextAttemptAt);
+              return; // it waits for its retry, and so does the queue behind it
+            }
             if (state.status !== 'active' && state.status !== 'pending') return;
           }
           if (results.length === 0) return; // a transport that attempted nothing: never spin on it

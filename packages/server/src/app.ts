@@ -158,7 +158,13 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     }
   });
   const keyCache = new KeyCache<ResolvedKey>(bus);
-  const usage = new UsageWriter(repos.usage, log, { flushIntervalMs: config.usageFlushIntervalMs });
+  const usage = new UsageWriter(repos.usage, log, {
+    flushIntervalMs: config.usageFlushIntervalMs,
+    // Quota events are stored with the calls: the delivery workers look for them at once.
+    onWebhookEvents: () => {
+      bus.publish({ topic: 'webhooks.pending' }).catch((error: unknown) => log.warn({ err: error }, 'could not wake the webhook workers; they find the events at their next poll'));
+    },
+  });
   const forwarder = new Forwarder(config.upstreamTimeoutMs);
   const gateway = createGatewayHandler({
     routes,

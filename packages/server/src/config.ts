@@ -53,6 +53,8 @@ export interface Config {
     maxAttempts: number;
     timeoutMs: number;
     pollIntervalMs: number;
+    /** The longest wait between an idle worker's rounds (it grows from pollIntervalMs while nothing happens). */
+    idlePollMaxMs: number;
     /** Endpoints one worker serves at once. */
     concurrency: number;
     /** Worker threads that sign and send (0: the worker's own thread). */
@@ -194,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: int(env, 'WEBHOOK_MAX_ATTEMPTS', 10, 1, 100),
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       pollIntervalMs: int(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10, 60_000),
+      idlePollMaxMs: int(env, 'WEBHOOK_IDLE_POLL_MAX_MS', 5_000, 10, 600_000),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1_000),
       senderThreads: int(env, 'WEBHOOK_SENDER_THREADS', 1, 0, 16),
     },

@@ -53,10 +53,10 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     invoiceMailJob(billing),
     usageRetentionJob(deps.repos, deps.clock, config.usageRetentionDays),
     usageCompactionJob(deps.repos, deps.clock),
-    quotaResetJob(deps.repos, deps.clock),
+    quotaResetJob(deps.repos, deps.clock, deps.bus),
     webhookCleanupJob(deps.repos, deps.clock),
     // The demo upstream's data events, for its demo catalog only.
-    ...(config.seedDemo ? [demoDataEventsJob(deps.repos, deps.clock)] : []),
+    ...(config.seedDemo ? [demoDataEventsJob(deps.repos, deps.clock, deps.bus)] : []),
   ]);
   const sender = createWebhookSender({ threads: config.webhooks.senderThreads, allowPrivate: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs });
   const deliverer = new WebhookDeliverer(deps.repos, {
@@ -68,6 +68,7 @@ export async function startWorkers(config: Config, deps: Deps, log: JobLog): Pro
     retrySchedule: config.webhooks.retrySchedule,
     maxAttempts: config.webhooks.maxAttempts,
     pollIntervalMs: config.webhooks.pollIntervalMs,
+    idlePollMaxMs: config.webhooks.idlePollMaxMs,
     concurrency: config.webhooks.concurrency,
     // Renewed with every attempt stored; it must outlast the slowest attempt.
     leaseMs: Math.max(60_000, config.webhooks.timeoutMs * 3),

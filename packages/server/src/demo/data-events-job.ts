@@ -1,4 +1,4 @@
-import type { Clock } from '@tollgate/core';
+import type { Clock, EventBus } from '@tollgate/core';
 import type { JobDefinition } from '@tollgate/jobs';
 import type { Repositories } from '@tollgate/store';
 import { DEMO_EVENT_INTERVAL_MS, demoEventsBetween } from '../demo-upstream/event-stream.ts';
@@ -14,14 +14,14 @@ const LOOKBACK_MS = 10 * 60_000;
  * in every process and each event has its own dedupe key, so overlapping runs, or several
  * workers, store each event once.
  */
-export function demoDataEventsJob(repos: Repositories, clock: Clock): JobDefinition {
+export function demoDataEventsJob(repos: Repositories, clock: Clock, bus: EventBus): JobDefinition {
   return {
     name: DEMO_DATA_EVENTS_JOB,
     cron: '* * * * *',
     async handle() {
       const now = clock.now();
       const events = demoEventsBetween(now - LOOKBACK_MS, now, DEMO_EVENT_INTERVAL_MS);
-      await repos.webhooks.emit(
+      const stored = await repos.webhooks.emit(
         events.map((event) => ({
           type: event.type,
           userId: null,
@@ -30,6 +30,7 @@ export function demoDataEventsJob(repos: Repositories, clock: Clock): JobDefinit
           occurredAt: event.occurredAt,
         })),
       );
+      if (stored.length > 0) await bus.publish({ topic: 'webhooks.pending' });
     },
   };
 }

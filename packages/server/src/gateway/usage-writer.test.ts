@@ -36,6 +36,21 @@ describe('UsageWriter', () => {
     expect(await stored('req_order_')).toEqual(ids);
   });
 
+  it('wakes the webhook workers once a batch with quota events is written, and only then', async () => {
+    let wakes = 0;
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, onWebhookEvents: () => wakes++ });
+    const at = Date.UTC(2026, 10, 23, 11);
+    writer.record(testUsageRecord({ apiKeyId: 'key_wake', createdAt: new Date(at) }));
+    await writer.flush();
+    expect(wakes).toBe(0);
+    const reached = { type: 'usage.threshold', period: 'month', periodStart: '2026-11', usage: 80, quota: 100, overage: false } as const;
+    writer.record(testUsageRecord({ apiKeyId: 'key_wake', createdAt: new Date(at + 1), quotaEvents: [reached] }));
+    await writer.flush();
+    expect(wakes).toBe(1);
+    const [event] = await queryRows<{ type: string }>(database.db, sql`select type from webhook_events where dedupe_key = ${'usage.threshold:key_wake:2026-11'}`);
+    expect(event?.type).toBe('usage.threshold'); // stored before the wake-up
+  });
+
   it('batches emptied after their write are filled again with only the new calls', async () => {
     const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 3 });
     const first = Array.from({ length: 7 }, (_, i) => `req_reuse_a${i}`);

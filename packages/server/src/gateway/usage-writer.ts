@@ -25,6 +25,8 @@ export interface UsageWriterOptions {
   batchKeys?: number;
   /** Records held while the database is unreachable; past it the newest are dropped and counted. */
   maxBuffered?: number;
+  /** Called once a batch with quota webhook events (usage.threshold, quota.exceeded) is written. */
+  onWebhookEvents?: () => void;
 }
 
 /**
@@ -115,6 +117,7 @@ export class UsageWriter {
     if (this.retry) {
       try {
         await this.repo.writeBatch(this.retry.calls, this.retry.id);
+        if (this.retry.calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
       } catch (error) {
         this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
         return;
@@ -136,6 +139,7 @@ export class UsageWriter {
           const calls = taken[done] as CallBatch;
           batch = { id: newId('usage'), calls };
           await this.repo.writeBatch(calls, batch.id);
+          if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
           this.inFlight -= calls.length;
           this.written += calls.length;
           calls.clear();

@@ -45,6 +45,14 @@ function deliveryContract(database: 'pglite' | 'postgres') {
     });
 
     const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    /** Counts the bus's `webhooks.pending` messages (wake-ups of the delivery workers) until stopped. */
+    function pendingWakes() {
+      const wakes = { count: 0, stop: () => undefined as void };
+      wakes.stop = t.deps.bus.subscribe((message) => {
+        if (message.topic === 'webhooks.pending') wakes.count++;
+      });
+      return wakes;
+    }
     async function professional() {
       const user = await t.signup();
       await t.grant(user.email, 'cm-professional');
@@ -246,10 +254,14 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       const user = await professional();
       await activeEndpoint(user.token, '/reset', ['quota.reset']);
       const { id } = await t.createKey(user.token, { planId: 'cm-professional' });
-      const job = quotaResetJob(t.deps.repos, t.deps.clock);
+      const job = quotaResetJob(t.deps.repos, t.deps.clock, t.deps.bus);
       expect(job.cron).toBe('0 0 1 * *');
+      const wakes = pendingWakes();
       await job.handle({});
+      expect(wakes.count).toBe(1); // the delivery workers look at once, not at their next poll
       await job.handle({});
+      expect(wakes.count).toBe(1); // nothing new stored: no wake-up
+      wakes.stop();
       await expect.poll(() => receiver.bodies('/reset').filter((b) => b.event === 'quota.reset').length, { timeout: 10_000 }).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 200));
       const [reset] = receiver.bodies('/reset').filter((b) => b.event === 'quota.reset');
@@ -260,9 +272,13 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       const user = await professional();
       await activeEndpoint(user.token, '/data', ['meme.created', 'token.rug_detected']);
       const clock = { now: () => Date.UTC(2026, 10, 23, 12, 0, 30) };
-      const job = demoDataEventsJob(t.deps.repos, clock);
+      const job = demoDataEventsJob(t.deps.repos, clock, t.deps.bus);
+      const wakes = pendingWakes();
       await job.handle({});
+      expect(wakes.count).toBe(1); // the delivery workers look at once, not at their next poll
       await job.handle({}); // overlapping runs store nothing twice
+      expect(wakes.count).toBe(1);
+      wakes.stop();
       const expected = demoEventsBetween(clock.now() - 10 * 60_000, clock.now()).filter((e) => e.type === 'meme.created' || e.type === 'token.rug_detected');
       expect(expected.length).toBeGreaterThan(0);
       await expect.poll(() => receiver.bodies('/data').filter((b) => b.event !== 'webhook.verification').length, { timeout: 10_000 }).toBe(expected.length);
@@ -274,7 +290,7 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       for (const sub of await t.deps.repos.subscriptions.listByUser(user.userId)) await t.deps.repos.subscriptions.setStatus(sub.id, 'suspended');
       const later = clock.now() + 30 * 60_000;
       expect(demoEventsBetween(later - 10 * 60_000, later).some((e) => e.type === 'meme.created')).toBe(true);
-      await demoDataEventsJob(t.deps.repos, { now: () => later }).handle({});
+      await demoDataEventsJob(t.deps.repos, { now: () => later }, t.deps.bus).handle({});
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(receiver.bodies('/data').length).toBe(received.length + 1);
     });
