@@ -18,6 +18,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ RATE_LIMIT_FAILURE_MODE: 'closed', REDIS_KEY_PREFIX: 'eu1:' })).toMatchObject({ rateLimitFailureMode: 'closed', redisKeyPrefix: 'eu1:' });
   });
 
+  it('webhook workers poll every 250 ms, and back off to 5 s while idle, unless told otherwise', () => {
+    expect(loadConfig({}).webhooks).toMatchObject({ pollIntervalMs: 250, idlePollMaxMs: 5_000 });
+    expect(loadConfig({ WEBHOOK_POLL_INTERVAL_MS: '100', WEBHOOK_IDLE_POLL_MAX_MS: '60000' }).webhooks).toMatchObject({ pollIntervalMs: 100, idlePollMaxMs: 60_000 });
+  });
+
   it('reads TRUST_PROXY as a flag, a hop count or a list of proxies', () => {
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
@@ -35,6 +40,7 @@ describe('loadConfig', () => {
     [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, /REDIS_COMMAND_TIMEOUT_MS must be an integer between 10/],
     [{ USAGE_RETENTION_DAYS: '0' }, /USAGE_RETENTION_DAYS must be an integer between 1/],
     [{ WORKERS: 'sometimes' }, /WORKERS must be true or false/],
+    [{ WEBHOOK_IDLE_POLL_MAX_MS: '5' }, /WEBHOOK_IDLE_POLL_MAX_MS must be an integer between 10/],
   ])('refuses %o with a message naming the setting', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
