@@ -77,6 +77,8 @@ export class WebhookDeliverer {
   private idleRounds = 0;
   /** When retries this worker stored fall due (ms, by the clock), to wake up for them. */
   private reminders: number[] = [];
+  /** When the last round looked for due endpoints (ms, by the clock): it took what was due then. */
+  private lastRoundAt = -Infinity;
   private readonly roundGapMs: number;
   private readonly concurrency: number;
   private readonly leaseMs: number;
@@ -162,9 +164,10 @@ export class WebhookDeliverer {
   private idleWaitMs(): number {
     const doublings = Math.min(Math.max(0, this.idleRounds - 1), 20);
     const poll = Math.min(this.idlePollMaxMs, this.pollIntervalMs * 2 ** doublings);
-    const now = this.options.clock.now();
-    this.reminders = this.reminders.filter((at) => at > now);
-    return this.reminders.length === 0 ? poll : Math.min(poll, Math.min(...this.reminders) - now);
+    // A reminder due after the last round started is still to be looked at, at once if already due.
+    this.reminders = this.reminders.filter((at) => at > this.lastRoundAt);
+    if (this.reminders.length === 0) return poll;
+    return Math.min(poll, Math.max(0, Math.min(...this.reminders) - this.options.clock.now()));
   }
 
   /** Wakes this worker when a retry it stored falls due. */
@@ -188,6 +191,7 @@ export class WebhookDeliverer {
   /** Answers whether events are left to dispatch, and whether the round found nothing to do. */
   private async tick(): Promise<{ backlog: boolean; idle: boolean }> {
     const now = new Date(this.options.clock.now());
+    this.lastRoundAt = now.getTime();
     const dispatched = await this.repos.webhooks.dispatch(DISPATCH_BATCH, now);
     const backlog = dispatched === DISPATCH_BATCH;
     const free = this.concurrency - this.inFlight.size;
