@@ -51,7 +51,7 @@ export class KeyRepository {
       .from(apiKeys)
       .innerJoin(plans, eq(plans.id, apiKeys.planId))
       .leftJoin(subscriptions, eq(subscriptions.id, apiKeys.subscriptionId))
-      .where(eq(apiKeys.keyHash, sql.placeholder('hash')))
+      .where(sql`${apiKeys.keyHash} = any(${sql.placeholder('hashes')}::text[])`)
       .prepare('gateway_key_lookup');
   }
 
@@ -76,15 +76,28 @@ export class KeyRepository {
    * day and month of `nowMs`, in one round trip.
    */
   async findForGateway(keyHash: string, nowMs: number): Promise<KeyForGateway | null> {
+    return (await this.findManyForGateway([keyHash], nowMs)).get(keyHash) ?? null;
+  }
+
+  /**
+   * `findForGateway` for many keys in one query, by sha256 (the keys not found are not in the
+   * map): in PGlite a query's fixed cost is most of a key's, so keys that come cold together
+   * (after a restart, say) are looked up together.
+   */
+  async findManyForGateway(keyHashes: readonly string[], nowMs: number): Promise<Map<string, KeyForGateway>> {
+    const found = new Map<string, KeyForGateway>();
+    if (keyHashes.length === 0) return found;
     this.gatewayLookup ??= this.prepareGatewayLookup();
-    const [row] = await this.gatewayLookup.execute({ hash: keyHash, day: dayPeriod(nowMs), month: monthCounter(nowMs) });
-    if (!row) return null;
-    return {
-      key: toKey(row.key),
-      plan: toPlanRecord(row.plan),
-      subscriptionStatus: (row.subscriptionStatus as SubscriptionStatus | null) ?? null,
-      counts: { day: Number(row.dayUsed ?? 0), month: Number(row.monthUsed ?? 0) },
-    };
+    const rows = await this.gatewayLookup.execute({ hashes: [...keyHashes], day: dayPeriod(nowMs), month: monthCounter(nowMs) });
+    for (const row of rows) {
+      found.set(row.key.keyHash, {
+        key: toKey(row.key),
+        plan: toPlanRecord(row.plan),
+        subscriptionStatus: (row.subscriptionStatus as SubscriptionStatus | null) ?? null,
+        counts: { day: Number(row.dayUsed ?? 0), month: Number(row.monthUsed ?? 0) },
+      });
+    }
+    return found;
   }
 
   async update(

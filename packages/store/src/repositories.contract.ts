@@ -515,6 +515,29 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect((await repos.keys.findForGateway(key.keyHash, at('2026-12-01T00:00:00Z')))?.counts).toEqual({ day: 0, month: 0 });
       });
 
+      it('findManyForGateway finds many keys in one query, each with its own plan, status and counts', async () => {
+        const owners = [await makeKeyOwner(), await makeKeyOwner(), await makeKeyOwner()];
+        const [first, second, third] = owners as [(typeof owners)[number], (typeof owners)[number], (typeof owners)[number]];
+        await repos.subscriptions.setStatus(second.subscription.id, 'past_due');
+        const at = Date.parse('2026-11-03T12:00:00Z');
+        await repos.usage.writeBatch([
+          usage({ apiKeyId: third.key.id, userId: third.user.id, createdAt: new Date(at - 60_000) }),
+          usage({ apiKeyId: third.key.id, userId: third.user.id, createdAt: new Date(at - 86_400_000) }),
+        ]);
+        const unknown = sha256(uid());
+        const found = await repos.keys.findManyForGateway([first.key.keyHash, unknown, second.key.keyHash, third.key.keyHash, first.key.keyHash], at);
+        expect([...found.keys()].sort()).toEqual([first.key.keyHash, second.key.keyHash, third.key.keyHash].sort());
+        for (const owner of owners) {
+          expect(found.get(owner.key.keyHash)?.key).toEqual(owner.key);
+          expect(found.get(owner.key.keyHash)?.plan).toEqual(owner.plan);
+        }
+        expect(found.get(first.key.keyHash)?.subscriptionStatus).toBe('active');
+        expect(found.get(second.key.keyHash)?.subscriptionStatus).toBe('past_due');
+        expect(found.get(third.key.keyHash)?.counts).toEqual({ day: 1, month: 2 });
+        expect(found.get(first.key.keyHash)?.counts).toEqual({ day: 0, month: 0 });
+        expect((await repos.keys.findManyForGateway([], at)).size).toBe(0);
+      });
+
       it('a sandbox key without a subscription has a null subscription status', async () => {
         const user = await makeUser();
         const plan = await makePlan((await makeProduct()).id);
