@@ -32,6 +32,17 @@ describe('KeyCache', () => {
     expect(cache.get('hash_other')).toBeUndefined();
   });
 
+  it('counts the invalidations it has seen (its generation), and nothing else', async () => {
+    const { bus, cache } = setup();
+    expect(cache.generation).toBe(0);
+    await bus.publish({ topic: 'catalog.changed' });
+    await bus.publish({ topic: 'webhooks.pending' });
+    expect(cache.generation).toBe(0);
+    await bus.publish({ topic: 'keys.invalidate', keyHashes: ['hash_9'] });
+    await bus.publish({ topic: 'keys.invalidate-all' });
+    expect(cache.generation).toBe(2);
+  });
+
   it('keys.invalidate drops only the named hashes', async () => {
     const { bus, cache } = setup();
     cache.set('hash_1', { id: 'key_1', plan: 'pro' });

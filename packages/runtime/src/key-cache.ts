@@ -19,13 +19,19 @@ export class KeyCache<T extends object> {
   private readonly lru: LRUCache<string, T | typeof MISSING>;
   private readonly missingTtlMs: number;
   private readonly unsubscribe: () => void;
+  private invalidations = 0;
 
   constructor(bus: EventBus, options: KeyCacheOptions = {}) {
     this.lru = new LRUCache({ max: options.maxEntries ?? 500_000, ttl: options.ttlMs ?? 5 * 60_000, ttlAutopurge: false });
     this.missingTtlMs = options.missingTtlMs ?? 1_000;
     this.unsubscribe = bus.subscribe((message) => {
-      if (message.topic === 'keys.invalidate') for (const hash of message.keyHashes) this.lru.delete(hash);
-      else if (message.topic === 'keys.invalidate-all') this.lru.clear();
+      if (message.topic === 'keys.invalidate') {
+        this.invalidations++;
+        for (const hash of message.keyHashes) this.lru.delete(hash);
+      } else if (message.topic === 'keys.invalidate-all') {
+        this.invalidations++;
+        this.lru.clear();
+      }
     });
   }
 
@@ -38,6 +44,14 @@ export class KeyCache<T extends object> {
   set(hash: string, value: T | null): void {
     if (value === null) this.lru.set(hash, MISSING, { ttl: this.missingTtlMs });
     else this.lru.set(hash, value);
+  }
+
+  /**
+   * Invalidations seen so far. A key read from the store before an invalidation may be stale:
+   * whoever read it compares this number before caching what it read.
+   */
+  get generation(): number {
+    return this.invalidations;
   }
 
   get size(): number {

@@ -22,16 +22,20 @@ describe('KeyResolver', () => {
   afterAll(() => t.close());
 
   /** A resolver on the app's store, counting the store's lookups and the keys asked of each; `store.down` fails them. */
-  function resolver(admission: AdmissionStore = new MemoryAdmissionStore(), store = { down: false }) {
+  function resolver(admission: AdmissionStore = new MemoryAdmissionStore(), store: { down: boolean; read?: () => Promise<void> } = { down: false }) {
     const lookups: number[] = [];
     const real = t.deps.repos.keys;
     const spied = Object.create(real) as Repositories['keys'];
-    spied.findManyForGateway = (hashes, nowMs) => {
+    spied.findManyForGateway = async (hashes, nowMs) => {
       lookups.push(hashes.length);
-      return store.down ? Promise.reject(new Error('store down')) : real.findManyForGateway(hashes, nowMs);
+      if (store.down) throw new Error('store down');
+      const found = await real.findManyForGateway(hashes, nowMs);
+      await store.read?.(); // what happens after the store was read, before the lookup ends
+      return found;
     };
-    const cache = new KeyCache<ResolvedKey>(new MemoryEventBus());
-    return { keys: new KeyResolver(cache, { ...t.deps.repos, keys: spied }, admission, { now: () => Date.now() }), lookups, cache };
+    const bus = new MemoryEventBus();
+    const cache = new KeyCache<ResolvedKey>(bus);
+    return { keys: new KeyResolver(cache, { ...t.deps.repos, keys: spied }, admission, { now: () => Date.now() }), lookups, cache, bus };
   }
 
   it('looks up the keys that come cold in one turn with one query, each caller getting its own key', async () => {
@@ -71,5 +75,16 @@ describe('KeyResolver', () => {
     store.down = false;
     expect((await broken.keys.load(keys[0]!.hash))?.id).toBe(keys[0]!.id);
     expect(broken.lookups).toEqual([2, 1]);
+  });
+
+  it('does not cache what it read when an invalidation came while it read (a revocation committed meanwhile)', async () => {
+    const store: { down: boolean; read?: () => Promise<void> } = { down: false };
+    const raced = resolver(new MemoryAdmissionStore(), store);
+    store.read = () => raced.bus.publish({ topic: 'keys.invalidate', keyHashes: [keys[7]!.hash] });
+    expect((await raced.keys.load(keys[7]!.hash))?.id).toBe(keys[7]!.id); // this call has its answer
+    expect(raced.keys.cached(keys[7]!.hash)).toBeUndefined(); // the next one reads the store again
+    store.read = undefined;
+    await raced.keys.load(keys[7]!.hash);
+    expect(raced.keys.cached(keys[7]!.hash)?.id).toBe(keys[7]!.id);
   });
 });

@@ -91,9 +91,10 @@ export class KeyResolver {
       for (const [hash] of batch) this.queued.delete(hash);
       try {
         const now = this.clock.now();
+        const generation = this.cache.generation;
         const found = await this.repos.keys.findManyForGateway(batch.map(([hash]) => hash), now);
         // Each key on its own: one whose counts cannot be seeded (Redis down) fails alone.
-        const resolved = await Promise.allSettled(batch.map(([hash]) => this.resolve(hash, found.get(hash), now)));
+        const resolved = await Promise.allSettled(batch.map(([hash]) => this.resolve(hash, found.get(hash), now, generation)));
         batch.forEach(([, waiting], i) => {
           const outcome = resolved[i] as PromiseSettledResult<ResolvedKey | null>;
           if (outcome.status === 'fulfilled') waiting.resolve(outcome.value);
@@ -105,10 +106,14 @@ export class KeyResolver {
     }
   }
 
-  /** A key found (or not) in the store, cached as the hot path reads it. */
-  private async resolve(hash: string, found: KeyForGateway | undefined, now: number): Promise<ResolvedKey | null> {
+  /**
+   * A key found (or not) in the store, cached as the hot path reads it unless an invalidation
+   * came since the store was read (`generation`): a revocation that committed while the lookup
+   * ran must not be undone by caching what the lookup read; the next call reads again.
+   */
+  private async resolve(hash: string, found: KeyForGateway | undefined, now: number, generation: number): Promise<ResolvedKey | null> {
     if (!found) {
-      this.cache.set(hash, null);
+      if (this.cache.generation === generation) this.cache.set(hash, null);
       return null;
     }
     const { key, plan, subscriptionStatus, counts } = found;
@@ -130,7 +135,7 @@ export class KeyResolver {
       limits: limitsFor(plan, key.isSandbox),
       historyDays: plan.limits.historyDays ?? null,
     };
-    this.cache.set(hash, resolved);
+    if (this.cache.generation === generation) this.cache.set(hash, resolved);
     return resolved;
   }
 
