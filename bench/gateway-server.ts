@@ -124,8 +124,8 @@ const { app, usage } = tollgate;
 // Observation only, behaviour unchanged: how long each usage flush takes (PGlite runs in this
 // thread, so a flush's time is time the gateway cannot serve) and how late the event loop runs.
 const flushes = { count: 0, records: 0, totalMs: 0, maxMs: 0 };
-const flush = usage.flush.bind(usage);
-usage.flush = () => {
+const flush = usage.flushDue.bind(usage); // the timer's flush
+usage.flushDue = () => {
   const before = usage.written;
   const t0 = performance.now();
   return flush().finally(() => {
@@ -136,13 +136,14 @@ usage.flush = () => {
     flushes.maxMs = Math.max(flushes.maxMs, ms);
   });
 };
-// Cold key loads: the store lookups the gateway makes when a key is not (or no longer) cached.
+// Cold key loads: the store lookups the gateway makes when keys are not (or no longer) cached,
+// several keys a query (counted as keys).
 const coldLoads = { count: 0, totalMs: 0 };
-const findForGateway = repos.keys.findForGateway.bind(repos.keys);
-repos.keys.findForGateway = (hash, nowMs) => {
+const findManyForGateway = repos.keys.findManyForGateway.bind(repos.keys);
+repos.keys.findManyForGateway = (hashes, nowMs) => {
   const t0 = performance.now();
-  return findForGateway(hash, nowMs).finally(() => {
-    coldLoads.count++;
+  return findManyForGateway(hashes, nowMs).finally(() => {
+    coldLoads.count += hashes.length;
     coldLoads.totalMs += performance.now() - t0;
   });
 };

@@ -61,7 +61,7 @@ const PARTS: [string, RegExp][] = [
   ['system calls', /^\[k\] (do_syscall_64|entry_SYSCALL_64_after_hwframe)$/],
   ['demo upstream', /JS:\*?handleDemoRequest /],
   ['usage record (pipeline)', /JS:\*?record .*gateway\/pipeline\.ts/],
-  ['usage flush', /JS:\W?(usage\.)?flush .*(usage-writer|gateway-server)\.ts/],
+  ['usage flush', /JS:\W?drain .*usage-writer\.ts/],
   ['call log blocks (encode)', /JS:\*?encodeBlocks /],
   ['key cache', /JS:\*?get .*lru-cache/],
   ['sha256', /node::crypto::Hash::OneShotDigest/],

@@ -7,7 +7,7 @@ import type { SubscriptionStatus } from '@tollgate/contracts';
 import type { ApiKey, Plan, Product, ProductRoute, Subscription, UsageRecord, User } from '@tollgate/core';
 import { MIGRATIONS_FOLDER, openPglite, openPostgres, queryRows, type Database } from './database.ts';
 import { UniqueViolationError } from './errors.ts';
-import { createRepositories, type Repositories } from './index.ts';
+import { createRepositories, PendingRollups, type Repositories } from './index.ts';
 import type { NewApiKey } from './keys.ts';
 import type { NewPlan, NewProduct, NewRoute } from './catalog.ts';
 import { TEST_DATABASE_URL, testUsageRecord, type TestDatabase } from './testing.ts';
@@ -755,6 +755,95 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
             created_at: r.createdAt.getTime(),
           })),
         );
+      });
+
+      describe('rollups deferred by the writer', () => {
+        /**
+         * The same calls for each way of writing them, told apart by `way` in every key, user and
+         * product id: several keys, calls without a key, three minutes, refusals, a call with no
+         * route path (its path is its endpoint), one with a blank route path, bytes and latencies.
+         */
+        const calls = (way: string, from: number, count: number): UsageRecord[] =>
+          Array.from({ length: count }, (_, n) => {
+            const i = from + n;
+            const keyless = i % 11 === 0;
+            return usage({
+              requestId: `req_${way}_${i}`,
+              apiKeyId: keyless ? null : `key_${way}_${i % 4}`,
+              userId: keyless ? null : `usr_${way}_${i % 2}`,
+              productId: `prd_${way}`,
+              routePath: i % 13 === 0 ? null : i % 17 === 0 ? '' : `/v1/things/${i % 3}`,
+              path: `/v1/things/${i % 3}/x${i % 5}`,
+              statusCode: i % 7 === 0 ? 429 : 200,
+              errorCode: i % 7 === 0 ? 'rate_limit_exceeded' : null,
+              counted: i % 7 !== 0,
+              bytesIn: i % 3,
+              bytesOut: 100 + i,
+              latencyMs: i % 9,
+              createdAt: new Date(Date.UTC(2005, 4, 1, 10, 0, 30) + i * 400),
+            });
+          });
+        /** The rollups of a way's calls, its name taken out of the ids, in one order. */
+        const rollupsOf = async (way: string) =>
+          (
+            await queryRows<{ key: string; minute: string | Date; endpoint: string; status: number; user: string; count: string | number; bytes: string | number; latency: string | number }>(
+              database.db,
+              sql`select api_key_id as key, minute, endpoint, status_code as status, user_id as user, count, bytes, latency_ms_sum as latency
+                  from usage_rollups where product_id = ${`prd_${way}`} order by 1, 2, 3, 4, 5`,
+            )
+          ).map((r) => [r.key.replace(way, '*'), new Date(r.minute).toISOString(), r.endpoint, Number(r.status), r.user.replace(way, '*'), Number(r.count), Number(r.bytes), Number(r.latency)].join(' '));
+        const pendingBlocks = (ids: readonly number[]) => scalar(sql`select count(*) as n from api_usage_blocks where id = any(${sql.param(ids.map(String))}::bigint[]) and rollup_pending`);
+
+        it('held and folded across batches, or folded from the log, they are the rollups a direct write makes', async () => {
+          const [direct, held, replayed] = [`d${uid()}`, `h${uid()}`, `r${uid()}`];
+          await repos.usage.writeBatch(calls(direct, 0, 250));
+          await repos.usage.writeBatch(calls(direct, 250, 250));
+          const expected = await rollupsOf(direct);
+          expect(expected.length).toBeGreaterThan(20);
+
+          const pending = new PendingRollups();
+          pending.add(await repos.usage.writeBatch(calls(held, 0, 250), undefined, { deferRollups: true }), Date.now());
+          pending.add(await repos.usage.writeBatch(calls(held, 250, 250), undefined, { deferRollups: true }), Date.now());
+          expect(await rollupsOf(held)).toEqual([]); // the calls are stored, their rollups not yet
+          expect(await scalar(sql`select count(*) as n from api_usage where request_id like ${`req_${held}_%`}`)).toBe(500);
+          const taken = pending.take();
+          expect(await pendingBlocks(taken.blockIds)).toBe(taken.blockIds.length);
+          expect(await repos.usage.writeRollups(taken)).toBe('written');
+          expect(await rollupsOf(held)).toEqual(expected);
+          expect(await pendingBlocks(taken.blockIds)).toBe(0);
+
+          // A writer that stopped before writing them: its blocks are folded from their lines.
+          const first = await repos.usage.writeBatch(calls(replayed, 0, 250), undefined, { deferRollups: true });
+          const second = await repos.usage.writeBatch(calls(replayed, 250, 250), undefined, { deferRollups: true });
+          expect(await repos.usage.replayRollups({ blockIds: [...first.blockIds, ...second.blockIds] })).toBe(first.blockIds.length + second.blockIds.length);
+          expect(await rollupsOf(replayed)).toEqual(expected);
+          expect(await repos.usage.replayRollups({ blockIds: first.blockIds })).toBe(0); // nothing is folded twice
+          expect(await rollupsOf(replayed)).toEqual(expected);
+        });
+
+        it('a writer whose blocks were folded from the log meanwhile writes nothing twice', async () => {
+          const [direct, raced, retried] = [`d${uid()}`, `x${uid()}`, `t${uid()}`];
+          await repos.usage.writeBatch(calls(direct, 0, 300));
+          const expected = await rollupsOf(direct);
+
+          const pending = new PendingRollups();
+          pending.add(await repos.usage.writeBatch(calls(raced, 0, 150), undefined, { deferRollups: true }), Date.now());
+          const late = await repos.usage.writeBatch(calls(raced, 150, 150), undefined, { deferRollups: true });
+          pending.add(late, Date.now());
+          await repos.usage.replayRollups({ blockIds: late.blockIds }); // as for a writer believed stopped
+          expect(await repos.usage.writeRollups(pending.take())).toBe('replayed');
+          expect(await rollupsOf(raced)).toEqual(expected);
+
+          // A retry of a batch whose first write did commit: nothing to fold, and the first write's
+          // blocks, still pending, are found by their age.
+          const batchId = `usage_${uid()}`;
+          const once = await repos.usage.writeBatch(calls(retried, 0, 300), batchId, { deferRollups: true });
+          const again = await repos.usage.writeBatch(calls(retried, 0, 300), batchId, { deferRollups: true });
+          expect(again).toEqual({ blockIds: [], rollups: [] });
+          expect(await repos.usage.replayRollups({ lastBefore: new Date(Date.UTC(2005, 4, 1, 11)) })).toBeGreaterThanOrEqual(once.blockIds.length);
+          expect(await pendingBlocks(once.blockIds)).toBe(0);
+          expect(await rollupsOf(retried)).toEqual(expected);
+        });
       });
 
       it('a batch larger than a block is written whole, or not at all', async () => {

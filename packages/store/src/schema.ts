@@ -170,7 +170,10 @@ export const apiKeys = pgTable('api_keys', {
  *   the call's other fields (key, user, product, route, route path, path, method, status, error
  *   code, address, sandbox 1/0), texts as positions: calls of one key and endpoint share it.
  * Read it through the `api_usage` view, which turns blocks back into rows; analytics read the
- * rollups. Pruned a whole block at a time, by `last_at`.
+ * rollups. Pruned a whole block at a time, by `last_at`. `rollup_pending`: the block's calls are
+ * not in the minute rollups yet (the writer folds a minute's worth in memory, migration 0013);
+ * whoever folds them clears it in the same transaction, and a block left pending by a writer that
+ * stopped is folded from its own lines.
  */
 export const apiUsageBlocks = pgTable('api_usage_blocks', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -180,7 +183,11 @@ export const apiUsageBlocks = pgTable('api_usage_blocks', {
   count: integer('count').notNull(),
   strings: text('strings').array().notNull(),
   records: text('records').notNull(),
-}, (t) => [index('api_usage_blocks_last_at_brin_idx').using('brin', t.lastAt)]);
+  rollupPending: boolean('rollup_pending').notNull().default(false),
+}, (t) => [
+  index('api_usage_blocks_last_at_brin_idx').using('brin', t.lastAt),
+  index('api_usage_blocks_rollup_pending_idx').on(t.id).where(sql`rollup_pending`),
+]);
 
 /** Call records written one row each, before migration 0009; read with the blocks through `api_usage`, pruned by time. */
 export const apiUsageRows = pgTable('api_usage_rows', {

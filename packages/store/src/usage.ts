@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
 import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, monthPeriod, monthStartMs, nextMonthStartMs, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
-import { queryRows, type Db } from './database.ts';
+import { queryRows, yieldToEventLoop, type Db } from './database.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
 export const monthCounter = (nowMs: number) => `month:${monthPeriod(nowMs)}`;
@@ -19,7 +19,8 @@ interface CounterRow {
   lastAt: number;
 }
 
-interface RollupRow {
+/** A minute rollup's row (schema.ts, `usage_rollups`): '' stands for "none". */
+export interface RollupRow {
   keyId: string;
   minute: number;
   endpoint: string;
@@ -31,8 +32,91 @@ interface RollupRow {
   latency: number;
 }
 
+/**
+ * What a batch written with `deferRollups` left to write: its minute rollups, and its blocks,
+ * which stay `rollup_pending` until they are (`writeRollups`). Empty when the batch had been
+ * written before (a retry): its blocks are folded from the log (`replayRollups`).
+ */
+export interface DeferredRollups {
+  blockIds: number[];
+  rollups: RollupRow[];
+}
+
+/** Rollups written at once at most: a statement of them holds PGlite ~25 µs a row. */
+const ROLLUPS_PER_STATEMENT = 5_000;
+/** Blocks folded from the log in one statement (up to 1,000 calls each). */
+const REPLAY_BLOCKS = 50;
+
+/**
+ * Rollups of several deferred batches, folded: a key's minute costs one row write however many
+ * batches its calls came in. Rows are added to, so a row given to `add` belongs to this.
+ */
+export class PendingRollups {
+  private readonly rows = new Map<string, RollupRow>();
+  private blockIds: number[] = [];
+  /** When the first rollup held now was added (ms since the epoch); NaN when none is held. */
+  since = NaN;
+
+  /** Rows held. */
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /** Blocks whose rollups are held. */
+  get blocks(): number {
+    return this.blockIds.length;
+  }
+
+  add(deferred: DeferredRollups, nowMs: number): void {
+    if (deferred.blockIds.length === 0) return;
+    if (this.blockIds.length === 0) this.since = nowMs;
+    for (const id of deferred.blockIds) this.blockIds.push(id);
+    for (const row of deferred.rollups) {
+      const id = `${row.keyId}\u0000${row.minute}\u0000${row.endpoint}\u0000${row.status}\u0000${row.userId}\u0000${row.productId}`;
+      const held = this.rows.get(id);
+      if (!held) {
+        this.rows.set(id, row);
+        continue;
+      }
+      held.count += row.count;
+      held.bytes += row.bytes;
+      held.latency += row.latency;
+    }
+  }
+
+  /** Everything held, for `writeRollups`; this is empty after. */
+  take(): DeferredRollups {
+    const taken = { blockIds: this.blockIds, rollups: [...this.rows.values()] };
+    this.rows.clear();
+    this.blockIds = [];
+    this.since = NaN;
+    return taken;
+  }
+}
+
+/** Lock order (the primary key's), so concurrent writers rarely deadlock. */
+function compareRollups(a: RollupRow, b: RollupRow): number {
+  return compareText(a.keyId, b.keyId) || a.minute - b.minute || compareText(a.endpoint, b.endpoint) || a.status - b.status || compareText(a.userId, b.userId) || compareText(a.productId, b.productId);
+}
+
+/** Adds `rows` to their minutes' rollups; with `when`, only if it holds. */
+function upsertRollups(rows: readonly RollupRow[], when?: SQL): SQL {
+  const column = <T>(pick: (r: RollupRow) => T) => sql.param(rows.map(pick));
+  return sql`insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
+    select * from unnest(${column((r) => r.keyId)}::text[], ${column((r) => new Date(r.minute).toISOString())}::timestamptz[],
+      ${column((r) => r.endpoint)}::text[], ${column((r) => r.status)}::int[], ${column((r) => r.userId)}::text[],
+      ${column((r) => r.productId)}::text[], ${column((r) => r.count)}::bigint[], ${column((r) => r.bytes)}::bigint[],
+      ${column((r) => r.latency)}::bigint[])
+    ${when ? sql`where ${when}` : sql``}
+    on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
+    set count = usage_rollups.count + excluded.count,
+        bytes = usage_rollups.bytes + excluded.bytes,
+        latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum`;
+}
+
 interface SortedBatch {
   batchId: string | null;
+  deferRollups: boolean;
   calls: CallBatch;
   /** The calls grouped by key (`groupedByKey`). */
   order: Int32Array;
@@ -218,10 +302,15 @@ export class UsageRepository {
    * parses several times faster than row literals.
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
    * confirmed) writes nothing: the id is recorded in the same transaction.
+   * With `deferRollups`, the rollups are not written but answered, their blocks marked
+   * `rollup_pending`, for the caller to fold with other batches' and write (`writeRollups`).
    */
-  async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string): Promise<void> {
+  async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string): Promise<void>;
+  async writeBatch(input: CallBatch | readonly UsageRecord[], batchId: string | undefined, options: { deferRollups: true }): Promise<DeferredRollups>;
+  async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string, options: { deferRollups?: boolean } = {}): Promise<DeferredRollups | void> {
+    const deferRollups = options.deferRollups === true;
     const calls = input instanceof CallBatch ? input : CallBatch.of(input);
-    if (calls.length === 0) return;
+    if (calls.length === 0) return deferRollups ? { blockIds: [], rollups: [] } : undefined;
     const { texts, createdAtMs, statusCodes } = calls;
     const keyIds = calls.column('apiKeyId');
     const userIds = calls.column('userId');
@@ -305,57 +394,46 @@ export class UsageRepository {
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
     const batch: SortedBatch = {
       batchId: batchId ?? null,
+      deferRollups,
       calls,
       order,
       events,
       counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
-      rollups: [...rollups.values()].sort(
-        (a, b) =>
-          compareText(a.keyId, b.keyId) || a.minute - b.minute || compareText(a.endpoint, b.endpoint) || a.status - b.status || compareText(a.userId, b.userId) || compareText(a.productId, b.productId),
-      ),
+      rollups: [...rollups.values()].sort(compareRollups),
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.writeTransaction(batch);
-        return;
+        const blockIds = await this.writeTransaction(batch);
+        if (!deferRollups) return;
+        return { blockIds, rollups: blockIds.length > 0 ? batch.rollups : [] };
       } catch (error) {
         if (attempt >= 5 || !isRetryable(error)) throw error;
       }
     }
   }
 
-  private async writeTransaction({ batchId, calls, order, counters, rollups, events }: SortedBatch): Promise<void> {
+  /** Answers the ids of the blocks written (none when the batch had been written before). */
+  private async writeTransaction({ batchId, deferRollups, calls, order, counters, rollups, events }: SortedBatch): Promise<number[]> {
     const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
     const blocks = encodeBlocks(calls, order).map(
       (block) =>
         sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
-             ${sql.param(block.strings)}::text[], ${block.records}::text)`,
+             ${sql.param(block.strings)}::text[], ${block.records}::text, ${deferRollups}::boolean)`,
     );
-    const rollupColumn = <T>(pick: (r: RollupRow) => T) => sql.param(rollups.map(pick));
     const counterColumn = <T>(pick: (r: CounterRow) => T) => sql.param(counters.map(pick));
     // One statement (writable CTEs, all or nothing): each statement is a round trip into PGlite,
     // which costs more than a thousand records' rollups. Nothing is written when `fresh` finds
     // the batch written before.
-    const write = async (db: Db) => {
-      const [row] = await queryRows<{ fresh: number }>(
+    const write = async (db: Db): Promise<number[]> => {
+      const [row] = await queryRows<{ blockIds: string[] | null }>(
         db,
         sql`with fresh as (${fresh}),
         blocks as (
-          insert into api_usage_blocks (format, first_at, last_at, count, strings, records)
+          insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending)
           select * from (values ${sql.join(blocks, sql`, `)}) as b where exists (select 1 from fresh)
+          returning id
         ),
-        rollups as (
-          insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
-          select * from unnest(${rollupColumn((r) => r.keyId)}::text[], ${rollupColumn((r) => new Date(r.minute).toISOString())}::timestamptz[],
-            ${rollupColumn((r) => r.endpoint)}::text[], ${rollupColumn((r) => r.status)}::int[], ${rollupColumn((r) => r.userId)}::text[],
-            ${rollupColumn((r) => r.productId)}::text[], ${rollupColumn((r) => r.count)}::bigint[], ${rollupColumn((r) => r.bytes)}::bigint[],
-            ${rollupColumn((r) => r.latency)}::bigint[])
-          where exists (select 1 from fresh)
-          on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
-          set count = usage_rollups.count + excluded.count,
-              bytes = usage_rollups.bytes + excluded.bytes,
-              latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
-        ),
+        ${deferRollups ? sql`` : sql`rollups as (${upsertRollups(rollups, sql`exists (select 1 from fresh)`)}),`}
         counters as (
           insert into usage_counters (api_key_id, period, count, overage, day, day_count, calls, last_used_at)
           select * from unnest(${counterColumn((c) => c.keyId)}::text[], ${counterColumn((c) => c.period)}::text[],
@@ -374,17 +452,102 @@ export class UsageRepository {
               last_used_at = greatest(usage_counters.last_used_at, excluded.last_used_at),
               updated_at = now()
         )
-        select count(*)::int as fresh from fresh`,
+        select (select array_agg(id order by id)::text[] from blocks) as "blockIds"`,
       );
-      return (row?.fresh ?? 0) > 0;
+      return (row?.blockIds ?? []).map(Number);
     };
-    if (events.length === 0) {
-      await write(this.db);
-      return;
-    }
-    await this.db.transaction(async (tx) => {
-      if (await write(tx as unknown as Db)) await insertWebhookEvents(tx as unknown as Db, events);
+    if (events.length === 0) return write(this.db);
+    return this.db.transaction(async (tx) => {
+      const blockIds = await write(tx as unknown as Db);
+      if (blockIds.length > 0) await insertWebhookEvents(tx as unknown as Db, events);
+      return blockIds;
     });
+  }
+
+  /**
+   * Writes rollups deferred by `writeBatch` (folded, from several batches) and clears their
+   * blocks' `rollup_pending`, in one transaction of statements of ROLLUPS_PER_STATEMENT rows
+   * with a turn of the event loop between them (on PGlite a statement is a pause in serving).
+   * If any of the blocks is no longer pending (folded from the log meanwhile, `replayRollups`),
+   * nothing of these is written and the blocks still pending are folded from the log instead:
+   * a call is never counted twice. Answers which happened.
+   */
+  async writeRollups(pending: DeferredRollups): Promise<'written' | 'replayed'> {
+    const blockIds = [...new Set(pending.blockIds)];
+    if (blockIds.length === 0) return 'written';
+    const rows = [...pending.rollups].sort(compareRollups);
+    // As text: PGlite's serializer takes no numbers for a bigint array.
+    const ids = sql`${sql.param(blockIds.map(String))}::bigint[]`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const whole = await this.db.transaction(async (tx) => {
+          const locked = await queryRows<{ id: string }>(tx as unknown as Db, sql`select id from api_usage_blocks where id = any(${ids}) and rollup_pending order by id for update`);
+          if (locked.length !== blockIds.length) return false;
+          for (let at = 0; at < rows.length; at += ROLLUPS_PER_STATEMENT) {
+            if (at > 0) await yieldToEventLoop();
+            await tx.execute(upsertRollups(rows.slice(at, at + ROLLUPS_PER_STATEMENT)));
+          }
+          await tx.execute(sql`update api_usage_blocks set rollup_pending = false where id = any(${ids})`);
+          return true;
+        });
+        if (whole) return 'written';
+        await this.replayRollups({ blockIds });
+        return 'replayed';
+      } catch (error) {
+        if (attempt >= 5 || !isRetryable(error)) throw error;
+      }
+    }
+  }
+
+  /**
+   * Folds the calls of blocks still `rollup_pending` into the minute rollups, from the blocks'
+   * own lines (the rows `writeBatch` would have written), and clears the mark in the same
+   * statement: given blocks, or those of a writer that stopped before writing its deferred
+   * rollups (`lastBefore`: blocks whose calls all came before then, which no live writer still
+   * holds). Blocks another transaction is folding are skipped. Answers the blocks folded.
+   */
+  async replayRollups(which: { blockIds: readonly number[] } | { lastBefore: Date }): Promise<number> {
+    const chosen = 'blockIds' in which ? sql`id = any(${sql.param(which.blockIds.map(String))}::bigint[])` : sql`last_at < ${which.lastBefore.toISOString()}::timestamptz`;
+    let total = 0;
+    for (;;) {
+      const [row] = await queryRows<{ blocks: number }>(
+        this.db,
+        sql`with pending as (
+              select id, first_at, strings, records from api_usage_blocks
+              where rollup_pending and format = 2 and ${chosen}
+              order by id limit ${REPLAY_BLOCKS}
+              for update skip locked
+            ), calls as (
+              select coalesce(b.strings[nullif(s[1], '')::int], '') as api_key_id,
+                     to_timestamp(floor((extract(epoch from b.first_at) * 1000 + f[7]::bigint) / 60000) * 60) as minute,
+                     coalesce(b.strings[nullif(s[5], '')::int], b.strings[s[6]::int]) as endpoint,
+                     s[8]::int as status_code,
+                     coalesce(b.strings[nullif(s[2], '')::int], '') as user_id,
+                     coalesce(b.strings[nullif(s[3], '')::int], '') as product_id,
+                     f[4]::bigint + f[5]::bigint as bytes,
+                     f[6]::bigint as latency
+              from pending b
+              cross join lateral string_to_table(b.records, E'\n') as line
+              cross join lateral string_to_array(line, E'\t') as f
+              cross join lateral string_to_array(b.strings[f[3]::int], E'\t') as s
+            ), folded as (
+              insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
+              select api_key_id, minute, endpoint, status_code, user_id, product_id, count(*), sum(bytes), sum(latency)
+              from calls group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
+              on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
+              set count = usage_rollups.count + excluded.count,
+                  bytes = usage_rollups.bytes + excluded.bytes,
+                  latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
+            ), cleared as (
+              update api_usage_blocks set rollup_pending = false where id in (select id from pending) returning id
+            )
+            select count(*)::int as blocks from cleared`,
+      );
+      const blocks = Number(row?.blocks ?? 0);
+      total += blocks;
+      if (blocks < REPLAY_BLOCKS) return total;
+      await yieldToEventLoop();
+    }
   }
 
   /**

@@ -51,6 +51,51 @@ describe('UsageWriter', () => {
     expect(event?.type).toBe('usage.threshold'); // stored before the wake-up
   });
 
+  /** The calls in the minute rollups of a key. */
+  const rolledUp = async (keyId: string) =>
+    Number((await queryRows<{ n: string | number | null }>(database.db, sql`select sum(count) as n from usage_rollups where api_key_id = ${keyId}`))[0]?.n ?? 0);
+  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('holds the rollups of many keys (past rollupRowsAtOnce) for rollupHoldMs, folded, and writes few at once', async () => {
+    const now = Math.floor(Date.now() / 60_000) * 60_000; // this minute: one rollup row a key
+    const keys = ['key_hold_a', 'key_hold_b', 'key_hold_c'];
+    const holding = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20, rollupRowsAtOnce: 2, rollupHoldMs: 60_000 });
+    holding.start();
+    for (let i = 0; i < 30; i++) holding.record(testUsageRecord({ apiKeyId: keys[i % 3] as string, createdAt: new Date(now + i) }));
+    await settle(120); // several timed flushes
+    for (let i = 30; i < 60; i++) holding.record(testUsageRecord({ apiKeyId: keys[i % 3] as string, createdAt: new Date(now + i) }));
+    await settle(120);
+    expect(holding.pending).toBe(0); // the calls are stored...
+    expect(holding.heldRollups).toBe(3); // ...their rollups held, one row a key however many flushes
+    expect(await rolledUp('key_hold_a')).toBe(0);
+    await holding.flush(); // asked for: written
+    expect(holding.heldRollups).toBe(0);
+    expect(await Promise.all(keys.map(rolledUp))).toEqual([20, 20, 20]);
+    await holding.stop();
+
+    // Held past rollupHoldMs, they are written by a timed flush; so are few rows, at once.
+    const brief = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20, rollupRowsAtOnce: 0, rollupHoldMs: 100 });
+    brief.start();
+    brief.record(testUsageRecord({ apiKeyId: 'key_hold_brief', createdAt: new Date(now) }));
+    await expect.poll(() => rolledUp('key_hold_brief'), { timeout: 2_000, interval: 20 }).toBe(1);
+    await brief.stop();
+    const few = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20 });
+    few.start();
+    few.record(testUsageRecord({ apiKeyId: 'key_hold_few', createdAt: new Date(now) }));
+    await expect.poll(() => rolledUp('key_hold_few'), { timeout: 2_000, interval: 20 }).toBe(1);
+    await few.stop();
+  });
+
+  it("folds from the log the rollups a stopped writer held, once its calls are ten minutes old", async () => {
+    const old = Date.now() - 11 * 60_000;
+    // A writer that wrote these calls and stopped before writing their rollups.
+    await repos.usage.writeBatch([testUsageRecord({ apiKeyId: 'key_orphan', createdAt: new Date(old) }), testUsageRecord({ apiKeyId: 'key_orphan', createdAt: new Date(old + 1) })], undefined, { deferRollups: true });
+    expect(await rolledUp('key_orphan')).toBe(0);
+    const next = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000 });
+    await next.flush();
+    expect(await rolledUp('key_orphan')).toBe(2);
+  });
+
   it('batches emptied after their write are filled again with only the new calls', async () => {
     const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 3 });
     const first = Array.from({ length: 7 }, (_, i) => `req_reuse_a${i}`);
@@ -68,9 +113,10 @@ describe('UsageWriter', () => {
     const spy = {
       writeBatch: (batch: CallBatch) => {
         batches.push(batch.records().map((r) => r.apiKeyId));
-        return Promise.resolve();
+        return Promise.resolve({ blockIds: [], rollups: [] });
       },
-    } as Repositories['usage'];
+      replayRollups: () => Promise.resolve(0),
+    } as unknown as Repositories['usage'];
     const writer = new UsageWriter(spy, silent, { flushIntervalMs: 60_000, batchSize: 4, batchKeys: 2 });
     const at = Date.UTC(2026, 10, 23, 10);
     ['a', 'a', 'a', 'a', 'a', 'b', 'b', 'c', null, null, 'd'].forEach((keyId, i) => writer.record({ ...record(`req_keys_${i}`, at), apiKeyId: keyId }));
@@ -82,10 +128,12 @@ describe('UsageWriter', () => {
   it('keeps the records of a failed flush, ahead of newer ones, and writes them on the next', async () => {
     let failures = 1;
     const flaky = {
-      writeBatch: (batch: CallBatch, id?: string) => {
+      writeBatch: (batch: CallBatch, id: string | undefined, options: { deferRollups: true }) => {
         if (failures-- > 0) return Promise.reject(new Error('database unavailable'));
-        return repos.usage.writeBatch(batch, id);
+        return repos.usage.writeBatch(batch, id, options);
       },
+      writeRollups: (pending) => repos.usage.writeRollups(pending),
+      replayRollups: (which) => repos.usage.replayRollups(which),
     } as Repositories['usage'];
     const writer = new UsageWriter(flaky, silent, { flushIntervalMs: 60_000 });
     writer.record(record('req_retry_a', Date.UTC(2026, 10, 23, 11)));
@@ -103,10 +151,13 @@ describe('UsageWriter', () => {
   it('a batch whose commit went through but was reported failed is not written twice', async () => {
     let lose = 1;
     const lossy = {
-      writeBatch: async (batch: CallBatch, id?: string) => {
-        await repos.usage.writeBatch(batch, id);
+      writeBatch: async (batch: CallBatch, id: string | undefined, options: { deferRollups: true }) => {
+        const written = await repos.usage.writeBatch(batch, id, options);
         if (lose-- > 0) throw new Error('connection lost before the commit was confirmed');
+        return written;
       },
+      writeRollups: (pending) => repos.usage.writeRollups(pending),
+      replayRollups: (which) => repos.usage.replayRollups(which),
     } as Repositories['usage'];
     const writer = new UsageWriter(lossy, silent, { flushIntervalMs: 60_000 });
     writer.record(record('req_twice_a', Date.UTC(2026, 10, 23, 14)));

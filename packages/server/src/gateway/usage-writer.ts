@@ -1,5 +1,5 @@
 import { CallBatch, type UsageRecord } from '@tollgate/core';
-import { newId, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
+import { newId, PendingRollups, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 interface Batch {
@@ -27,7 +27,24 @@ export interface UsageWriterOptions {
   maxBuffered?: number;
   /** Called once a batch with quota webhook events (usage.threshold, quota.exceeded) is written. */
   onWebhookEvents?: () => void;
+  /**
+   * Longest time the minute rollups of written batches are held, folded, before they are
+   * written (default 60 s). With many keys a key's calls spread over many batches, and each
+   * batch wrote the key's rollup row again (~25 µs a row in PGlite); held for a minute, a key's
+   * minute is written once. Analytics (`GET /usage`) lag by as much.
+   */
+  rollupHoldMs?: number;
+  /** Rollup rows held at most before they are written anyway (default 500): few rows cost little, and keep analytics current. */
+  rollupRowsAtOnce?: number;
 }
+
+/** Rollup rows held at most, whatever the time (memory: ~200 bytes a row). */
+const MAX_HELD_ROLLUPS = 200_000;
+/**
+ * Blocks still `rollup_pending` whose calls all came this long ago belong to no live writer (one
+ * writes what it holds within rollupHoldMs): they are folded from the log, once a minute.
+ */
+const ORPHAN_AGE_MS = 10 * 60_000;
 
 /**
  * Records every gateway call without making the call wait: calls are kept in columns
@@ -49,6 +66,13 @@ export class UsageWriter {
   private inFlight = 0;
   /** The batch whose last write failed, to be written again under the same id. */
   private retry: Batch | null = null;
+  /** Rollups of written batches, not written yet. */
+  private readonly held = new PendingRollups();
+  /** A flush() asked for the held rollups to be written. */
+  private rollupsNow = false;
+  private nextOrphanCheckMs = 0;
+  private readonly rollupHoldMs: number;
+  private readonly rollupRowsAtOnce: number;
   private readonly batchSize: number;
   private readonly batchKeys: number;
   private readonly maxBuffered: number;
@@ -63,10 +87,12 @@ export class UsageWriter {
     this.batchSize = options.batchSize ?? 10_000;
     this.batchKeys = options.batchKeys ?? 1_000;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
+    this.rollupHoldMs = options.rollupHoldMs ?? 60_000;
+    this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 500;
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.options.flushIntervalMs);
+    this.timer ??= setInterval(() => void this.flushDue(), this.options.flushIntervalMs);
     this.timer.unref();
   }
 
@@ -95,8 +121,26 @@ export class UsageWriter {
     return this.queued + this.current.length + this.inFlight + (this.retry?.calls.length ?? 0);
   }
 
-  /** Writes what is buffered; concurrent callers share one flush. */
-  flush(): Promise<void> {
+  /** Writes what is buffered, the rollups held included. */
+  async flush(): Promise<void> {
+    this.rollupsNow = true;
+    // A drain already running may have passed its rollups: the next one takes them.
+    while (this.rollupsNow) await this.run();
+    if (this.flushing) await this.flushing; // another caller's drain took them
+  }
+
+  /** The timer's flush: what is buffered, and the rollups held if they are due. */
+  flushDue(): Promise<void> {
+    return this.run();
+  }
+
+  /** Rollup rows held, not written yet. */
+  get heldRollups(): number {
+    return this.held.size;
+  }
+
+  /** One drain at a time; concurrent callers share it. */
+  private run(): Promise<void> {
     this.flushing ??= this.drain().finally(() => {
       this.flushing = null;
     });
@@ -112,11 +156,13 @@ export class UsageWriter {
   }
 
   private async drain(): Promise<void> {
+    const rollupsNow = this.rollupsNow;
+    this.rollupsNow = false;
     // A batch whose write failed goes first, as it was and under its id: if its commit did go
     // through (only the answer was lost), the store knows the id and writes nothing twice.
     if (this.retry) {
       try {
-        await this.repo.writeBatch(this.retry.calls, this.retry.id);
+        this.held.add(await this.repo.writeBatch(this.retry.calls, this.retry.id, { deferRollups: true }), Date.now());
         if (this.retry.calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
       } catch (error) {
         this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
@@ -138,7 +184,7 @@ export class UsageWriter {
         for (; done < taken.length; done++) {
           const calls = taken[done] as CallBatch;
           batch = { id: newId('usage'), calls };
-          await this.repo.writeBatch(calls, batch.id);
+          this.held.add(await this.repo.writeBatch(calls, batch.id, { deferRollups: true }), Date.now());
           if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
           this.inFlight -= calls.length;
           this.written += calls.length;
@@ -158,6 +204,31 @@ export class UsageWriter {
         return;
       }
       this.seal();
+    }
+    await this.writeHeldRollups(rollupsNow);
+  }
+
+  /** Writes the rollups held once few enough, old enough, or asked for; and folds those of stopped writers. */
+  private async writeHeldRollups(asked: boolean): Promise<void> {
+    const now = Date.now(); // the system's clock: these are durations
+    const { held } = this;
+    if (held.blocks > 0 && (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= MAX_HELD_ROLLUPS)) {
+      const since = held.since;
+      const taken = held.take();
+      try {
+        await this.repo.writeRollups(taken);
+      } catch (error) {
+        held.add(taken, since); // their blocks stay pending: nothing is lost if this process stops
+        this.log.error({ err: error, rows: taken.rollups.length }, 'usage rollups could not be written; kept for the next flush');
+      }
+    }
+    if (now >= this.nextOrphanCheckMs) {
+      this.nextOrphanCheckMs = now + 60_000;
+      try {
+        await this.repo.replayRollups({ lastBefore: new Date(now - ORPHAN_AGE_MS) });
+      } catch (error) {
+        this.log.error({ err: error }, 'usage rollups of stopped writers could not be folded; retrying in a minute');
+      }
     }
   }
 }
