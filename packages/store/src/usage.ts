@@ -99,6 +99,12 @@ function compareRollups(a: RollupRow, b: RollupRow): number {
   return compareText(a.keyId, b.keyId) || a.minute - b.minute || compareText(a.endpoint, b.endpoint) || a.status - b.status || compareText(a.userId, b.userId) || compareText(a.productId, b.productId);
 }
 
+/** An insert into `usage_rollups` adds to the row of the same minute, key, endpoint, status, user and product. */
+const addToExistingRollup = sql`on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
+  set count = usage_rollups.count + excluded.count,
+      bytes = usage_rollups.bytes + excluded.bytes,
+      latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum`;
+
 /** Adds `rows` to their minutes' rollups; with `when`, only if it holds. */
 function upsertRollups(rows: readonly RollupRow[], when?: SQL): SQL {
   const column = <T>(pick: (r: RollupRow) => T) => sql.param(rows.map(pick));
@@ -108,10 +114,7 @@ function upsertRollups(rows: readonly RollupRow[], when?: SQL): SQL {
       ${column((r) => r.productId)}::text[], ${column((r) => r.count)}::bigint[], ${column((r) => r.bytes)}::bigint[],
       ${column((r) => r.latency)}::bigint[])
     ${when ? sql`where ${when}` : sql``}
-    on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
-    set count = usage_rollups.count + excluded.count,
-        bytes = usage_rollups.bytes + excluded.bytes,
-        latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum`;
+    ${addToExistingRollup}`;
 }
 
 interface SortedBatch {
@@ -534,10 +537,7 @@ export class UsageRepository {
               insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
               select api_key_id, minute, endpoint, status_code, user_id, product_id, count(*), sum(bytes), sum(latency)
               from calls group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
-              on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
-              set count = usage_rollups.count + excluded.count,
-                  bytes = usage_rollups.bytes + excluded.bytes,
-                  latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
+              ${addToExistingRollup}
             ), cleared as (
               update api_usage_blocks set rollup_pending = false where id in (select id from pending) returning id
             )
@@ -604,10 +604,7 @@ export class UsageRepository {
             select api_key_id, date_trunc('hour', minute at time zone 'UTC') at time zone 'UTC', endpoint, status_code, user_id, product_id,
                    sum(count), sum(bytes), sum(latency_ms_sum)
             from gone group by 1, 2, 3, 4, 5, 6
-            on conflict (api_key_id, minute, endpoint, status_code, user_id, product_id) do update
-            set count = usage_rollups.count + excluded.count,
-                bytes = usage_rollups.bytes + excluded.bytes,
-                latency_ms_sum = usage_rollups.latency_ms_sum + excluded.latency_ms_sum
+            ${addToExistingRollup}
           )
           select count(*) as n from gone`,
     );
