@@ -117,7 +117,7 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
   });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 
-  const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped });
+  const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped, rollupsHeld: usage.heldRollups });
   healthRoutes(app, {
     databaseKind: deps.database.kind,
     pingDatabase: () => deps.database.ping(),

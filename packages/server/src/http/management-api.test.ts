@@ -342,7 +342,7 @@ describe('management API', () => {
     it('health reports the database; ready is 200 once started', async () => {
       const health = await t.inject({ method: 'GET', url: '/health' });
       expect(health.statusCode).toBe(200);
-      expect(health.json()).toMatchObject({ status: 'ok', database: { status: 'ok', kind: 'pglite' } });
+      expect(health.json()).toMatchObject({ status: 'ok', database: { status: 'ok', kind: 'pglite' }, usage: { rollupsHeld: 0 } });
       expect((await t.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200);
     });
 

@@ -25,5 +25,6 @@ describe('GET /metrics', () => {
     expect(after).toContain('tollgate_usage_records_pending 0');
     expect(after).toMatch(/tollgate_usage_records_written_total [3-9]/);
     expect(after).toContain('tollgate_usage_records_dropped_total 0');
+    expect(after).toContain('tollgate_usage_rollups_held 0');
   });
 });

@@ -19,14 +19,14 @@ const Health = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
   uptimeSeconds: Type.Number(),
   database: Type.Object({ status: Type.String(), kind: Type.String(), latencyMs: Type.Optional(Type.Number()), error: Type.Optional(Type.String()) }),
-  usage: Type.Object({ pending: Type.Integer(), written: Type.Integer(), dropped: Type.Integer() }),
+  usage: Type.Object({ pending: Type.Integer(), written: Type.Integer(), dropped: Type.Integer(), rollupsHeld: Type.Integer() }),
   limiter: Limiter,
 });
 
 export interface HealthProbe {
   databaseKind: string;
   pingDatabase(): Promise<void>;
-  usage(): { pending: number; written: number; dropped: number };
+  usage(): { pending: number; written: number; dropped: number; rollupsHeld: number };
   /** False while starting up and once shutdown has begun. */
   accepting(): boolean;
   limiter(): ReturnType<Deps['limiter']>;

@@ -4,7 +4,7 @@ import { LIMITS, limitsOf } from './health.ts';
 import type { App } from './types.ts';
 
 export interface MetricsProbe {
-  usage(): { pending: number; written: number; dropped: number };
+  usage(): { pending: number; written: number; dropped: number; rollupsHeld: number };
   limiter: Deps['limiter'];
 }
 
@@ -40,6 +40,14 @@ export function metricsRoutes(app: App, probe: MetricsProbe): void {
     collect() {
       this.reset();
       this.inc(probe.usage().dropped);
+    },
+  });
+  new Gauge({
+    name: 'tollgate_usage_rollups_held',
+    help: 'Minute rollup rows of written calls held in memory, folded, not yet written (analytics lag by these)',
+    registers: [registry],
+    collect() {
+      this.set(probe.usage().rollupsHeld);
     },
   });
   new Gauge({
