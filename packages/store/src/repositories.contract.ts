@@ -834,6 +834,17 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           expect(await repos.usage.writeRollups(pending.take())).toBe('replayed');
           expect(await rollupsOf(raced)).toEqual(expected);
 
+          // At the same time (on PostgreSQL, on two connections): whichever goes first, once.
+          for (let round = 0; round < 3; round++) {
+            const both = `b${uid()}`;
+            const held = new PendingRollups();
+            held.add(await repos.usage.writeBatch(calls(both, 0, 150), undefined, { deferRollups: true }), Date.now());
+            held.add(await repos.usage.writeBatch(calls(both, 150, 150), undefined, { deferRollups: true }), Date.now());
+            const taken = held.take();
+            await Promise.all([repos.usage.writeRollups(taken), repos.usage.replayRollups({ blockIds: taken.blockIds })]);
+            expect(await rollupsOf(both)).toEqual(expected);
+          }
+
           // A retry of a batch whose first write did commit: nothing to fold, and the first write's
           // blocks, still pending, are found by their age.
           const batchId = `usage_${uid()}`;
