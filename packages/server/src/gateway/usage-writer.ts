@@ -162,8 +162,7 @@ export class UsageWriter {
     // through (only the answer was lost), the store knows the id and writes nothing twice.
     if (this.retry) {
       try {
-        this.held.add(await this.repo.writeBatch(this.retry.calls, this.retry.id, { deferRollups: true }), Date.now());
-        if (this.retry.calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
+        await this.write(this.retry);
       } catch (error) {
         this.log.error({ err: error, pending: this.pending }, 'usage flush failed; records kept for the next attempt');
         return;
@@ -184,8 +183,7 @@ export class UsageWriter {
         for (; done < taken.length; done++) {
           const calls = taken[done] as CallBatch;
           batch = { id: newId('usage'), calls };
-          this.held.add(await this.repo.writeBatch(calls, batch.id, { deferRollups: true }), Date.now());
-          if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
+          await this.write(batch);
           this.inFlight -= calls.length;
           this.written += calls.length;
           calls.clear();
@@ -206,6 +204,12 @@ export class UsageWriter {
       this.seal();
     }
     await this.writeHeldRollups(rollupsNow);
+  }
+
+  /** Writes a batch's calls and counts, holds its rollups, and wakes the webhook workers for its quota events. */
+  private async write({ id, calls }: Batch): Promise<void> {
+    this.held.add(await this.repo.writeBatch(calls, id, { deferRollups: true }), Date.now());
+    if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
   }
 
   /** Writes the rollups held once few enough, old enough, or asked for; and folds those of stopped writers. */
