@@ -10,7 +10,7 @@ import { seedDemoCatalog } from '../packages/server/src/demo/seed.ts';
 import { sha256Hex } from '../packages/server/src/services/hash.ts';
 import { profileMeasuredRun } from './lib/profiler.ts';
 import { addBareRoute } from './lib/bare-route.ts';
-import { onStop, tell } from './lib/protocol.ts';
+import { IN_APP_BARE_PREFIX, onStop, tell } from './lib/protocol.ts';
 
 /*
  * The gateway under test, built as `npm start` builds it (createDeps → seedDemoCatalog →
@@ -25,7 +25,7 @@ import { onStop, tell } from './lib/protocol.ts';
  * Env: BENCH_DATA_DIR (required, an empty folder the parent removes), BENCH_KEYS (default 1),
  * PORT (default 0), LOG_LEVEL (default warn), BENCH_REDIS_URL (limits in Redis), BENCH_USAGE_FLUSH_INTERVAL_MS (diagnostics: defer the
  * usage flush), BENCH_CPU_PROFILE (a file: profile the measured run), BENCH_BARE_ROUTE (1: also serve the
- * bare route at /bare/…, see lib/alternate-servers.ts).
+ * bare route at /api/bench-bare/…, see lib/alternate-servers.ts).
  */
 
 const started = performance.now();
@@ -174,8 +174,8 @@ async function snapshot(reset: boolean) {
   return out;
 }
 // Diagnostics (BENCH_BARE_ROUTE=1): the bare route's handler inside the product's app, at
-// /bare/…, to tell the app's own cost (options, hooks, a larger process) from the gateway's.
-if (process.env.BENCH_BARE_ROUTE === '1') addBareRoute(app, '/bare');
+// /api/bench-bare/…, to tell the app's own cost (options, hooks, a larger process) from the gateway's.
+if (process.env.BENCH_BARE_ROUTE === '1') addBareRoute(app, IN_APP_BARE_PREFIX);
 await app.listen({ host: config.host, port: config.port });
 const address = app.server.address();
 if (address === null || typeof address === 'string') throw new Error('no TCP address');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
-import { BENCH_PATH } from './protocol.ts';
+import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
 /*
  * Diagnostic: servers of the bench measured in alternation, to tell what part of the gateway
@@ -17,7 +17,7 @@ import { BENCH_PATH } from './protocol.ts';
  * e.g. the bare route, the gateway, the gateway whose usage flush is deferred past the run:
  *   VARIANTS="bench/bare-server.ts;bench/gateway-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000"
  * ROUTE=bare sends a variant's load to the bare route that a gateway server started with
- * BENCH_BARE_ROUTE=1 also serves (at /bare/…). Variants whose script and settings are the same
+ * BENCH_BARE_ROUTE=1 also serves (at /api/bench-bare/…). Variants whose script and settings are the same
  * but for ROUTE share one server process, so that the gateway and the bare route can be compared
  * within one process (same memory, same JIT), which is much steadier than across processes:
  *   VARIANTS="bench/gateway-server.ts|BENCH_BARE_ROUTE=1,ROUTE=bare;bench/gateway-server.ts|BENCH_BARE_ROUTE=1"
@@ -60,7 +60,7 @@ try {
       running = { server, keys: serverKeys(server) };
       started.set(id, running);
     }
-    servers.push({ variant, ...running, path: route === 'bare' ? `/bare${BENCH_PATH}` : BENCH_PATH });
+    servers.push({ variant, ...running, path: route === 'bare' ? `${IN_APP_BARE_PREFIX}${BENCH_PATH}` : BENCH_PATH });
   }
   const run = async (s: (typeof servers)[number], durationSec: number) => {
     const cpu0 = s.server.cpuSeconds();

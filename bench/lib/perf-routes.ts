@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
-import { BENCH_PATH } from './protocol.ts';
+import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
 /*
  * Diagnostic: where a call's CPU goes, gateway against the bare route, in one server process,
@@ -57,7 +57,7 @@ const PARTS: [string, RegExp][] = [
   ['HTTP parser callback (the whole request)', /JS:\*?parserOnHeadersComplete node:_http_common/],
   ['gateway handler', /JS:\*?gateway .*gateway\/pipeline\.ts/],
   ['bare route handler', /JS:\*?.*bench\/lib\/bare-route\.ts/],
-  ['Reply.send (headers, socket write)', /JS:\*?Reply\.send .*fastify\/lib\/reply\.js/],
+  ['Reply.send (headers, socket write)', /JS:\*?(Reply\.send .*fastify\/lib\/reply\.js|send .*gateway\/direct-calls\.ts)/],
   ['system calls', /^\[k\] (do_syscall_64|entry_SYSCALL_64_after_hwframe)$/],
   ['demo upstream', /JS:\*?handleDemoRequest /],
   ['usage record (pipeline)', /JS:\*?record .*gateway\/pipeline\.ts/],
@@ -122,7 +122,7 @@ const server = await startServer({
   readyTimeoutMs: 300_000,
 });
 const keys = serverKeys(server);
-const routes = { bare: `/bare${BENCH_PATH}`, gateway: BENCH_PATH } as const;
+const routes = { bare: `${IN_APP_BARE_PREFIX}${BENCH_PATH}`, gateway: BENCH_PATH } as const;
 const profiles: Record<keyof typeof routes, Profile[]> = { bare: [], gateway: [] };
 try {
   if (keyCount > 1) {

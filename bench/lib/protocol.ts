@@ -7,6 +7,11 @@
 export const BENCH_MINT = 'V6FjH7P33dh7tVHHLHczC4hyG2NUA2YatLmXiDrKRgV7';
 export const BENCH_ROUTE_PATTERN = '/v1/tokens/{mint}/price';
 export const BENCH_PATH = `/v1/tokens/${BENCH_MINT}/price`;
+/**
+ * Where a gateway server started with BENCH_BARE_ROUTE=1 also serves the bare route: under the
+ * product's own paths, which Fastify routes (every other path is a gateway call).
+ */
+export const IN_APP_BARE_PREFIX = '/api/bench-bare';
 
 export interface ReadyMessage {
   type: 'ready';

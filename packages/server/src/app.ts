@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
 import cookie from '@fastify/cookie';
@@ -25,6 +27,7 @@ import type { App, RouteContext } from './http/routes/types.ts';
 import { createServices } from './services/index.ts';
 import { Forwarder } from './gateway/forwarder.ts';
 import { KeyResolver, type ResolvedKey } from './gateway/key-resolver.ts';
+import { directGatewayCalls, type ProxyTrust } from './gateway/direct-calls.ts';
 import { createGatewayHandler } from './gateway/pipeline.ts';
 import { RouteTable } from './gateway/route-table.ts';
 import { dataApis as dataApisOf, withDataApis, type DataApis } from './http/data-api-spec.ts';
@@ -48,9 +51,44 @@ export interface Tollgate {
   services: Services;
 }
 
+/**
+ * The paths of the product's own routes. Every other path is a gateway call: served in front of
+ * Fastify when it has no body (gateway/direct-calls.ts), by Fastify's catch-all route otherwise.
+ * `buildApp` refuses a route outside them, so a data API can never shadow one.
+ */
+const PRODUCT_PATH_PREFIXES = ['/api/', '/billing/', '/docs', '/openapi.json', '/health', '/live', '/ready', '/metrics'];
+
+function isProductPath(url: string): boolean {
+  for (const prefix of PRODUCT_PATH_PREFIXES) if (url.startsWith(prefix)) return true;
+  return false;
+}
+
+/** `TRUST_PROXY` as a test of each proxy: all, the N nearest, or those at the listed addresses. */
+function proxyTrust(setting: Config['trustProxy']): ProxyTrust | null {
+  if (setting === false) return null;
+  if (setting === true) return () => true;
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return proxyAddr.compile(setting);
+}
+
 /** Builds the whole product on the given adapters; `main.ts` listens, tests inject. */
 export async function buildApp({ config, deps, log = pino({ level: config.logLevel }) }: BuildOptions): Promise<Tollgate> {
+  const trust = proxyTrust(config.trustProxy);
+  const nextRequestId = requestIdGenerator();
+  // Set once the gateway is built and the app is ready; cleared when it starts closing, so that
+  // Fastify answers the calls that come during the close (503, `Connection: close`).
+  let serveDirect: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
   const app = Fastify({
+    // Node's server as Fastify makes it, with the gateway's direct calls in front.
+    serverFactory: (fastifyHandler, options) => {
+      const server = createServer((req, res) => {
+        if (serveDirect === null || !serveDirect(req, res)) fastifyHandler(req, res);
+      });
+      server.keepAliveTimeout = options.keepAliveTimeout as number;
+      server.requestTimeout = options.requestTimeout as number;
+      server.setTimeout(options.connectionTimeout as number);
+      return server;
+    },
     // The product logs errors, not requests (an access log would cost the gateway a third of its
     // throughput). Fastify is given no logger of its own: with one, it times every response and
     // listens for its end (~3 % of the gateway's throughput, measured in alternation); each
@@ -60,9 +98,9 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     // A hop count N trusts the N proxies nearest to us.
-    trustProxy: typeof config.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (config.trustProxy as number)) : config.trustProxy,
+    trustProxy: trust ?? false,
     requestIdHeader: false,
-    genReqId: requestIdGenerator(),
+    genReqId: nextRequestId,
     childLoggerFactory: (_fastifyLogger, bindings, options) => lazyChildLogger(log, bindings, options),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -70,6 +108,9 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
   const { repos, bus, clock, admission } = deps;
   let accepting = false;
 
+  app.addHook('onRoute', (route) => {
+    if (route.url !== '/*' && !isProductPath(route.url)) throw new Error(`${route.url} is not under the product's paths (PRODUCT_PATH_PREFIXES in app.ts)`);
+  });
   app.decorateRequest('user', null);
   await app.register(swagger, {
     openapi: {
@@ -177,13 +218,16 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     brand: config.keyPrefix,
   });
   app.route({ method: [...HTTP_METHODS], url: '/*', schema: { hide: true }, handler: gateway });
+  const directCalls = directGatewayCalls({ gateway, nextRequestId, trust, log, isProductPath });
 
   app.addHook('onReady', async () => {
     usage.start();
     accepting = true;
+    serveDirect = directCalls;
   });
   app.addHook('preClose', async () => {
     accepting = false;
+    serveDirect = null;
   });
   app.addHook('onClose', async () => {
     unsubscribe();

@@ -1,14 +1,20 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, ManualClock, uniqueEmail, type TestApp } from '../testing/harness.ts';
+import type { InjectOptions } from 'fastify';
+import { createTestApp, ManualClock, uniqueEmail, type CallResponse, type TestApp } from '../testing/harness.ts';
 
 const MINT = '7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU';
 const START = Date.UTC(2026, 10, 23, 10, 0, 0);
 
-describe('gateway', () => {
+/*
+ * Every call twice: through Fastify's routes (`inject`), and over a socket, where the calls
+ * without a body are served in front of Fastify (direct-calls.ts) and the others by Fastify.
+ */
+describe.each(['inject', 'socket'] as const)('gateway (%s)', (transport) => {
   let t: TestApp;
   const clock = new ManualClock(START);
+  const send = (app: TestApp, options: InjectOptions & { url: string }): Promise<CallResponse> => (transport === 'inject' ? app.inject(options) : app.request(options));
 
   beforeAll(async () => {
     t = await createTestApp({ clock, env: { TRUST_PROXY: '127.0.0.1' } });
@@ -17,7 +23,7 @@ describe('gateway', () => {
   afterEach(() => clock.set(START));
 
   const call = (key: string | null, url: string, init: { method?: 'GET' | 'POST'; ip?: string; payload?: unknown; headers?: Record<string, string> } = {}) =>
-    t.inject({
+    send(t, {
       method: init.method ?? 'GET',
       url,
       headers: { ...(key ? { 'x-api-key': key } : {}), ...(init.ip ? { 'x-forwarded-for': init.ip } : {}), ...init.headers },
@@ -146,7 +152,7 @@ describe('gateway', () => {
       try {
         const user = await strict.signup();
         const { key } = await strict.createKey(user.token, { planId: 'cm-free', ipWhitelist: ['10.1.0.0/16'] });
-        const res = await strict.inject({ method: 'GET', url: '/v1/memes', headers: { 'x-api-key': key, 'x-forwarded-for': '10.1.2.3' } });
+        const res = await send(strict, { method: 'GET', url: '/v1/memes', headers: { 'x-api-key': key, 'x-forwarded-for': '10.1.2.3' } });
         expect(res.statusCode).toBe(403);
       } finally {
         await strict.close();
@@ -316,7 +322,7 @@ describe('gateway', () => {
           payload: { code: 'cm-restart', name: 'Restart', monthlyFee: 0, rateLimit: 1000, dailyCap: 3, entitlements: ['memes:basic'] },
         });
         const { key } = await local.createKey(user.token, { planId: plan.json().id });
-        const get = () => local.inject({ method: 'GET', url: '/v1/memes', headers: { 'x-api-key': key } });
+        const get = () => send(local, { method: 'GET', url: '/v1/memes', headers: { 'x-api-key': key } });
         expect((await get()).statusCode).toBe(200);
         expect((await get()).statusCode).toBe(200);
         local = await local.restart(); // closing flushes the buffered usage
@@ -386,7 +392,7 @@ describe('gateway', () => {
       const slowApp = await createTestApp({ env: { UPSTREAM_TIMEOUT_MS: '200' } });
       try {
         const { key } = await productWithUpstream(base, '/slow', slowApp);
-        const res = await slowApp.inject({ method: 'POST', url: '/slow', headers: { 'x-api-key': key }, payload: {} });
+        const res = await send(slowApp, { method: 'POST', url: '/slow', headers: { 'x-api-key': key }, payload: {} });
         expect(res.statusCode).toBe(504);
         expect(res.json().error.code).toBe('upstream_timeout');
       } finally {
@@ -399,7 +405,7 @@ describe('gateway', () => {
     const small = await createTestApp({ env: { BODY_LIMIT: '1024' } });
     try {
       const user = await small.signup(uniqueEmail());
-      const res = await small.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: user.email, password: 'x'.repeat(5000) } });
+      const res = await send(small, { method: 'POST', url: '/api/v1/auth/login', payload: { email: user.email, password: 'x'.repeat(5000) } });
       expect(res.statusCode).toBe(413);
       expect(res.json().error.code).toBe('payload_too_large');
     } finally {

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode, SubscriptionStatus } from '@tollgate/contracts';
 import {
   checkHistoryWindow,
@@ -36,6 +36,34 @@ export interface GatewayDeps {
   authFailures: MemoryAttemptLimiter;
   clock: Clock;
   brand: string;
+}
+
+/**
+ * What the pipeline reads of a call: Fastify's request, or the gateway's own for the calls it
+ * serves without Fastify (direct-calls.ts).
+ */
+export interface GatewayRequest {
+  readonly id: string;
+  readonly method: string;
+  /** Path and query, as the client sent them. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client's address, after the trusted proxies. */
+  readonly ip: string;
+  readonly query: unknown;
+  readonly body: unknown;
+  readonly log: { error(details: object, message: string): void; warn(details: object, message: string): void };
+}
+
+/** What the pipeline writes: Fastify's reply, or the gateway's own (direct-calls.ts). */
+export interface GatewayReply {
+  readonly request: { readonly id: string };
+  statusCode: number;
+  code(statusCode: number): this;
+  header(name: string, value: string): this;
+  headers(values: Record<string, string>): this;
+  type(contentType: string): this;
+  send(payload: unknown): this;
 }
 
 interface CallContext {
@@ -105,12 +133,12 @@ function limitHeaders() {
   const dailyLimit = headerText();
   const dailyReset = headerText();
   return {
-    rate(reply: FastifyReply, rate: RateDecision): void {
+    rate(reply: GatewayReply, rate: RateDecision): void {
       reply.header('x-ratelimit-limit', rateLimit(rate.limit));
       reply.header('x-ratelimit-remaining', String(rate.remaining));
       reply.header('x-ratelimit-reset', rateReset(Math.ceil(rate.resetAtMs / 1000)));
     },
-    quota(reply: FastifyReply, key: ResolvedKey, dayUsed: number, monthUsed: number, now: number): void {
+    quota(reply: GatewayReply, key: ResolvedKey, dayUsed: number, monthUsed: number, now: number): void {
       const { dailyCap, monthlyQuota } = key.limits.quota;
       if (monthlyQuota !== null) {
         reply.header('x-quota-limit', quotaLimit(monthlyQuota));
@@ -136,8 +164,8 @@ export function createGatewayHandler(deps: GatewayDeps) {
   const headers = limitHeaders();
 
   function refuse(
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GatewayRequest,
+    reply: GatewayReply,
     ctx: CallContext,
     code: ErrorCode,
     message: string,
@@ -150,7 +178,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     return undefined;
   }
 
-  function record(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, bytesOut = 0): void {
+  function record(request: GatewayRequest, reply: GatewayReply, ctx: CallContext, bytesOut = 0): void {
     const key = ctx.key;
     usage.record({
       requestId: String(request.id),
@@ -175,7 +203,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     });
   }
 
-  function authFailure(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, message: string, now: number) {
+  function authFailure(request: GatewayRequest, reply: GatewayReply, ctx: CallContext, message: string, now: number) {
     authFailures.recordFailure(ctx.ip, now);
     return refuse(request, reply, ctx, 'invalid_api_key', message);
   }
@@ -184,7 +212,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
    * Synchronous up to the answer on a warm key (no promise, no microtask); a cold key or a
    * forwarded call returns a promise. Fastify sends nothing for an `undefined` result.
    */
-  return function gateway(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+  return function gateway(request: GatewayRequest, reply: GatewayReply): Promise<void> | undefined {
     const now = clock.now();
     const path = pathOf(request.url);
     const ctx: CallContext = { startedAt: now, path, ip: request.ip, matched: null, key: null, counted: false, overage: false, errorCode: null, quotaEvents: null };
@@ -227,7 +255,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     );
   };
 
-  function withKey(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey | null, now: number): Promise<void> | undefined {
+  function withKey(request: GatewayRequest, reply: GatewayReply, ctx: CallContext, key: ResolvedKey | null, now: number): Promise<void> | undefined {
     const matched = ctx.matched as MatchedRoute;
     if (key === null) return authFailure(request, reply, ctx, 'The API key is not valid', now);
     ctx.key = key;
@@ -272,7 +300,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
   }
 
   /** The admission's outcome: a refusal, or the call served (demo upstream) or forwarded. */
-  function answer(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey, now: number, admitted: AdmissionResult): Promise<void> | undefined {
+  function answer(request: GatewayRequest, reply: GatewayReply, ctx: CallContext, key: ResolvedKey, now: number, admitted: AdmissionResult): Promise<void> | undefined {
     const matched = ctx.matched as MatchedRoute;
     if (admitted.outcome === 'unavailable') {
       return refuse(request, reply, ctx, 'service_unavailable', 'Rate limits cannot be checked right now; retry shortly', { reason: 'limiter_unavailable' }, { 'retry-after': '1' });
@@ -316,7 +344,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     return forward(request, reply, ctx, key, route.upstreamUrl);
   }
 
-  async function forward(request: FastifyRequest, reply: FastifyReply, ctx: CallContext, key: ResolvedKey, upstreamUrl: string): Promise<void> {
+  async function forward(request: GatewayRequest, reply: GatewayReply, ctx: CallContext, key: ResolvedKey, upstreamUrl: string): Promise<void> {
     try {
       const upstream = await forwarder.forward({
         upstreamUrl,

@@ -2,14 +2,26 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '@tollgate/contracts';
 import { AppError } from './app-error.ts';
 
+/**
+ * What `sendError` needs of a reply: Fastify's, or the gateway's own for the calls it serves
+ * without Fastify (gateway/direct-calls.ts).
+ */
+export interface ErrorReply {
+  readonly request: { readonly id: string };
+  headers(values: Record<string, string>): unknown;
+  code(statusCode: number): this;
+  type(contentType: string): this;
+  send(payload: unknown): this;
+}
+
 /** Writes the one error shape; every refusal in the product goes through here. */
-export function sendError(
-  reply: FastifyReply,
+export function sendError<Reply extends ErrorReply>(
+  reply: Reply,
   code: ErrorCode,
   message: string,
   details?: Record<string, unknown>,
   headers?: Record<string, string>,
-): FastifyReply {
+): Reply {
   const body: ErrorBody = { error: { code, message, ...(details ? { details } : {}) }, request_id: String(reply.request.id) };
   if (headers) reply.headers(headers);
   return reply.code(ERROR_STATUS[code]).type('application/json; charset=utf-8').send(body);
@@ -46,12 +58,24 @@ function describe(issue: ValidationIssue, field: string): string {
   }
 }
 
+interface ErrorLog {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+/** A failure of our own code: an `AppError` as its code says, anything else a logged 500. */
+export function sendFailure<Reply extends ErrorReply>(reply: Reply, log: ErrorLog, error: unknown): Reply {
+  if (error instanceof AppError) {
+    if (error.cause) log.warn({ err: error.cause, code: error.code }, error.message);
+    return sendError(reply, error.code, error.message, error.details, error.headers);
+  }
+  log.error({ err: error }, 'unhandled error');
+  return sendError(reply, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.');
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof AppError) {
-      if (error.cause) request.log.warn({ err: error.cause, code: error.code }, error.message);
-      return sendError(reply, error.code, error.message, error.details, error.headers);
-    }
+    if (error instanceof AppError) return sendFailure(reply, request.log, error);
     const fastifyError = error as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
     if (fastifyError.validation && fastifyError.validation.length > 0) {
       const issues = fastifyError.validation.map((issue) => {
@@ -79,7 +103,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const code = (Object.entries(ERROR_STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined) ?? 'invalid_request';
       return sendError(reply, code, fastifyError.message);
     }
-    request.log.error({ err: error }, 'unhandled error');
-    return sendError(reply, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.');
+    return sendFailure(reply, request.log, error);
   });
 }

@@ -1,5 +1,6 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type pino from 'pino';
+import { Pool } from 'undici';
 import type { Clock } from '@tollgate/core';
 import { ManualClock } from '@tollgate/runtime';
 import { openTestPglite, openTestPostgres, reopenTestPglite, type TestDatabase } from '@tollgate/store/testing';
@@ -11,8 +12,12 @@ import { ensureAdminAccount } from '../services/accounts.ts';
 
 /*
  * Builds the whole product in process on a fresh database of its own (PGlite by default), for
- * `app.inject()` tests. Nothing is mocked: the same services, store and gateway as `npm start`.
+ * `app.inject()` tests, and over a real socket when asked (`request`). Nothing is mocked: the same
+ * services, store and gateway as `npm start`.
  */
+
+/** What a test reads of an answer, from `inject` or `request` alike. */
+export type CallResponse = Pick<LightMyRequestResponse, 'statusCode' | 'headers' | 'body' | 'json'>;
 
 export interface TestAppOptions {
   env?: Record<string, string>;
@@ -25,6 +30,8 @@ export interface TestAppOptions {
   shared?: TestDatabase;
   /** Where the product logs (silent by default). */
   log?: pino.Logger;
+  /** Called with the app before it is ready, e.g. to add a route. */
+  beforeReady?: (app: Tollgate['app']) => void;
 }
 
 export interface TestApp {
@@ -34,6 +41,12 @@ export interface TestApp {
   config: Config;
   database: TestDatabase;
   inject(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /**
+   * The same call over a real socket, the app listening on a free port from the first one. A
+   * gateway call without a body is then served in front of Fastify (gateway/direct-calls.ts),
+   * where `inject` always goes through Fastify's routes.
+   */
+  request(options: InjectOptions & { url: string }): Promise<CallResponse>;
   /** Signs up a new customer; returns the bearer token and user. */
   signup(email?: string): Promise<{ token: string; userId: string; email: string }>;
   /** A signed-in administrator's bearer token. */
@@ -64,11 +77,24 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
   const { repos } = deps;
   if (options.seed ?? true) await seedDemoCatalog(repos);
   const tollgate = await buildApp({ config, deps, ...(options.log ? { log: options.log } : {}) });
-  await tollgate.app.ready();
+  try {
+    options.beforeReady?.(tollgate.app);
+    await tollgate.app.ready();
+  } catch (error) {
+    await tollgate.app.close();
+    await deps.close();
+    if (!options.shared) await database.close();
+    throw error;
+  }
   const { app } = tollgate;
 
   const inject = (opts: InjectOptions) => app.inject(opts);
   let admin: string | null = null;
+  let pool: Pool | null = null;
+  const stopListening = async () => {
+    await pool?.close();
+    pool = null;
+  };
 
   const self: TestApp = {
     tollgate,
@@ -77,6 +103,14 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     config,
     database,
     inject,
+    async request({ method = 'GET', url, headers = {}, payload }) {
+      pool ??= new Pool(await app.listen({ port: 0, host: '127.0.0.1' }));
+      const body = payload === undefined || typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+      const json = body !== undefined && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { 'content-type': 'application/json' } : {};
+      const res = await pool.request({ method: method as 'GET', path: url, headers: { ...json, ...(headers as Record<string, string>) }, body: body as string | Buffer | undefined });
+      const text = await res.body.text();
+      return { statusCode: res.statusCode, headers: res.headers, body: text, json: () => JSON.parse(text) };
+    },
     async signup(email = uniqueEmail()) {
       const res = await inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { email, password: 'correct-horse-battery' } });
       if (res.statusCode !== 201) throw new Error(`signup failed: ${res.statusCode} ${res.body}`);
@@ -109,6 +143,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     },
     flushUsage: () => tollgate.usage.flush(),
     async restart() {
+      await stopListening();
       await app.close();
       await deps.close();
       await database.closeKeepingData();
@@ -117,6 +152,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
       return startOn(await reopenTestPglite(dataDir), { ...options, seed: false });
     },
     async close() {
+      await stopListening();
       await app.close();
       await deps.close();
       if (!options.shared) await database.close();
