@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InjectOptions } from 'fastify';
 import { createTestApp, ManualClock, uniqueEmail, type CallResponse, type TestApp } from '../testing/harness.ts';
 
@@ -52,6 +52,23 @@ describe.each(['inject', 'socket'] as const)('gateway (%s)', (transport) => {
       const res = await call(typo, '/v1/memes', { ip: '203.0.113.2' });
       expect(res.statusCode).toBe(401);
       expect(res.json().error.message).toMatch(/malformed/);
+    });
+
+    it('a malformed key or a typo is refused without asking the store; a well-formed key not cached is looked up', async () => {
+      const { key } = await freeKey();
+      const lookups = vi.spyOn(t.deps.repos.keys, 'findManyForGateway');
+      try {
+        const typo = key.slice(0, 12) + (key[12] === 'a' ? 'b' : 'a') + key.slice(13);
+        expect((await call(typo, '/v1/memes', { ip: '203.0.113.3' })).json().error.message).toMatch(/malformed/);
+        expect((await call('tg_live_short', '/v1/memes', { ip: '203.0.113.3' })).json().error.message).toMatch(/malformed/);
+        expect(lookups).not.toHaveBeenCalled();
+        const other = await freeKey();
+        await t.inject({ method: 'POST', url: `/api/v1/api-marketplace/keys/${other.id}/revoke`, headers: { authorization: `Bearer ${other.token}` } });
+        expect((await call(other.key, '/v1/memes', { ip: '203.0.113.4' })).statusCode).toBe(401);
+        expect(lookups).toHaveBeenCalledTimes(1);
+      } finally {
+        lookups.mockRestore();
+      }
     });
 
     it('accepts the key in the api_key query parameter', async () => {

@@ -155,7 +155,7 @@ function limitHeaders() {
 }
 
 /**
- * The hot path, in DESIGN.md's order: route, key (format and checksum before any lookup),
+ * The hot path, in DESIGN.md's order: route, key (format and checksum before any store lookup),
  * status, IP allowlist, entitlement, rate limit + quota, forward, record. A warm key costs no
  * database round trip: the cache answers and usage is recorded in a buffer.
  */
@@ -239,12 +239,14 @@ export function createGatewayHandler(deps: GatewayDeps) {
     if (typeof rawKey !== 'string' || rawKey.length === 0) {
       return refuse(request, reply, ctx, 'invalid_api_key', 'An API key is required: send it in the x-api-key header or the api_key query parameter');
     }
+    const hash = sha256Hex(rawKey);
+    const cached = keys.cached(hash);
+    // The cache holds only keys the store was asked about, all well-formed: a key's format and
+    // checksum are checked when it is not cached, before the store is asked.
+    if (cached !== undefined) return withKey(request, reply, ctx, cached, now);
     if (!parseApiKey(rawKey, brand).ok) {
       return authFailure(request, reply, ctx, 'The API key is malformed; check that it was copied whole', now);
     }
-    const hash = sha256Hex(rawKey);
-    const cached = keys.cached(hash);
-    if (cached !== undefined) return withKey(request, reply, ctx, cached, now);
     return keys.load(hash).then(
       (key) => withKey(request, reply, ctx, key, now),
       (error: unknown) => {
