@@ -36,7 +36,7 @@ const variants: Variant[] = (process.env.VARIANTS ?? '')
   .filter((v) => v.trim() !== '')
   .map((label) => {
     const [script, envs] = label.split('|');
-    const env = Object.fromEntries((envs ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+    const env = Object.fromEntries((envs ?? '').split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]));
     return { label, script: script as string, env };
   });
 if (variants.length === 0) throw new Error('VARIANTS lists no server; see the comment at the top of this file');

@@ -38,7 +38,7 @@ const serverEnv = Object.fromEntries(
   (process.env.SERVER_ENV ?? '')
     .split(',')
     .filter(Boolean)
-    .map((pair) => pair.split('=') as [string, string]),
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]),
 );
 if (spawnSync('perf', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('perf is not installed (Debian: apt-get install linux-perf)');
 if (!hasTaskset()) throw new Error('taskset is needed: perf samples the server by its CPU');
