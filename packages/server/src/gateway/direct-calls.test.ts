@@ -158,6 +158,18 @@ describe('direct gateway calls', () => {
     expect(lines.some((line) => line.msg === 'unhandled error' && line.reqId === body.request_id && (line.err as { message: string }).message === 'boom')).toBe(true);
   });
 
+  it('a header Node refuses to write makes a 500 without the headers set before it', async () => {
+    behaviour = (_request, reply) => {
+      reply.header('x-ratelimit-limit', '10').header('x-upstream', 'bad\nvalue').type('text/plain').send('never');
+      return undefined;
+    };
+    const res = await get('/v1/a');
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.text).error.code).toBe('internal_error');
+    expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(res.headers['x-request-id']).toMatch(/^req_test/);
+  });
+
   it('a rejected answer is handled the same way; an AppError keeps its code', async () => {
     behaviour = () => Promise.reject(new AppError('upstream_timeout', 'The upstream did not answer in time'));
     const res = await get('/v1/a');

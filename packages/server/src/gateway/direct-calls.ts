@@ -59,7 +59,7 @@ class DirectRequest implements GatewayRequest {
 
 class DirectReply implements GatewayReply {
   statusCode = 200;
-  private readonly fields: Record<string, string>;
+  private fields: Record<string, string>;
 
   constructor(
     private readonly res: ServerResponse,
@@ -70,6 +70,12 @@ class DirectReply implements GatewayReply {
 
   get sent(): boolean {
     return this.res.headersSent;
+  }
+
+  /** Forgets the status and headers set so far (an error answer replaces them). */
+  reset(): void {
+    this.statusCode = 200;
+    this.fields = { 'x-request-id': this.request.id };
   }
 
   code(statusCode: number): this {
@@ -138,8 +144,16 @@ export function directGatewayCalls({ gateway, nextRequestId, trust, log, isProdu
   };
 }
 
-/** What Fastify's error handler would do with an error the gateway's code threw. */
+/**
+ * What Fastify's error handler would do with an error the gateway's code threw: the error shape,
+ * without what was set before the error (a header Node refused to write, say).
+ */
 function failed(reply: DirectReply, error: unknown): void {
-  if (reply.sent) reply.request.log.error({ err: error }, 'gateway call failed after its answer was sent');
-  else sendFailure(reply, reply.request.log, error);
+  const log = reply.request.log;
+  if (reply.sent) {
+    log.error({ err: error }, 'gateway call failed after its answer was sent');
+    return;
+  }
+  reply.reset();
+  sendFailure(reply, log, error);
 }
