@@ -90,9 +90,10 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
 
   const inject = (opts: InjectOptions) => app.inject(opts);
   let admin: string | null = null;
-  let pool: Pool | null = null;
+  // The first `request` starts listening; calls made meanwhile wait for the same pool.
+  let pool: Promise<Pool> | null = null;
   const stopListening = async () => {
-    await pool?.close();
+    await (await pool)?.close();
     pool = null;
   };
 
@@ -104,10 +105,11 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     database,
     inject,
     async request({ method = 'GET', url, headers = {}, payload }) {
-      pool ??= new Pool(await app.listen({ port: 0, host: '127.0.0.1' }));
+      pool ??= app.listen({ port: 0, host: '127.0.0.1' }).then((url) => new Pool(url));
+      const client = await pool;
       const body = payload === undefined || typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
       const json = body !== undefined && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { 'content-type': 'application/json' } : {};
-      const res = await pool.request({ method: method as 'GET', path: url, headers: { ...json, ...(headers as Record<string, string>) }, body: body as string | Buffer | undefined });
+      const res = await client.request({ method: method as 'GET', path: url, headers: { ...json, ...(headers as Record<string, string>) }, body: body as string | Buffer | undefined });
       const text = await res.body.text();
       return { statusCode: res.statusCode, headers: res.headers, body: text, json: () => JSON.parse(text) };
     },
