@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './child.ts';
+import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
@@ -36,8 +36,7 @@ const variants: Variant[] = (process.env.VARIANTS ?? '')
   .filter((v) => v.trim() !== '')
   .map((label) => {
     const [script, envs] = label.split('|');
-    const env = Object.fromEntries((envs ?? '').split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]));
-    return { label, script: script as string, env };
+    return { label, script: script as string, env: envSettings(envs ?? '') };
   });
 if (variants.length === 0) throw new Error('VARIANTS lists no server; see the comment at the top of this file');
 const rounds = Number(process.env.ROUNDS ?? 8);

@@ -31,6 +31,16 @@ export interface RunningServer {
 }
 
 /** The plain API keys a gateway server wrote for the load generator (none for the bare route). */
+/** `A=1,B=x=y` as `{ A: '1', B: 'x=y' }`: a server's settings given on the command line. */
+export function envSettings(list: string): Record<string, string> {
+  return Object.fromEntries(
+    list
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+}
+
 export function serverKeys(server: RunningServer): string[] {
   return server.ready.keysFile ? readFileSync(server.ready.keysFile, 'utf8').split('\n').filter(Boolean) : [];
 }

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
+import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
@@ -34,12 +34,7 @@ const rounds = Number(process.env.ROUNDS ?? 2);
 const seconds = Number(process.env.SEC ?? 6);
 const keyCount = Number(process.env.KEYS ?? 1);
 if (seconds < 4) throw new Error('SEC must be at least 4 (perf samples the middle SEC−2 s)');
-const serverEnv = Object.fromEntries(
-  (process.env.SERVER_ENV ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]),
-);
+const serverEnv = envSettings(process.env.SERVER_ENV ?? '');
 if (spawnSync('perf', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('perf is not installed (Debian: apt-get install linux-perf)');
 if (!hasTaskset()) throw new Error('taskset is needed: perf samples the server by its CPU');
 

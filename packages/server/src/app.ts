@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
@@ -75,14 +75,12 @@ function proxyTrust(setting: Config['trustProxy']): ProxyTrust | null {
 export async function buildApp({ config, deps, log = pino({ level: config.logLevel }) }: BuildOptions): Promise<Tollgate> {
   const trust = proxyTrust(config.trustProxy);
   const nextRequestId = requestIdGenerator();
-  // Set once the gateway is built and the app is ready; cleared when it starts closing, so that
-  // Fastify answers the calls that come during the close (503, `Connection: close`).
-  let serveDirect: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
   const app = Fastify({
-    // Node's server as Fastify makes it, with the gateway's direct calls in front.
+    // Node's server as Fastify makes it, with the gateway's direct calls in front while the app
+    // accepts calls; Fastify answers those that come during the close (503, `Connection: close`).
     serverFactory: (fastifyHandler, options) => {
       const server = createServer((req, res) => {
-        if (serveDirect === null || !serveDirect(req, res)) fastifyHandler(req, res);
+        if (!accepting || !serveDirect(req, res)) fastifyHandler(req, res);
       });
       server.keepAliveTimeout = options.keepAliveTimeout as number;
       server.requestTimeout = options.requestTimeout as number;
@@ -218,16 +216,14 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
     brand: config.keyPrefix,
   });
   app.route({ method: [...HTTP_METHODS], url: '/*', schema: { hide: true }, handler: gateway });
-  const directCalls = directGatewayCalls({ gateway, nextRequestId, trust, log, isProductPath });
+  const serveDirect = directGatewayCalls({ gateway, nextRequestId, trust, log, isProductPath });
 
   app.addHook('onReady', async () => {
     usage.start();
     accepting = true;
-    serveDirect = directCalls;
   });
   app.addHook('preClose', async () => {
     accepting = false;
-    serveDirect = null;
   });
   app.addHook('onClose', async () => {
     unsubscribe();

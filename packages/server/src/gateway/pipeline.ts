@@ -18,7 +18,7 @@ import {
   type RateDecision,
 } from '@tollgate/core';
 import type { MemoryAttemptLimiter } from '@tollgate/runtime';
-import { sendError } from '../http/error-handler.ts';
+import { sendError, type ErrorLog, type ErrorReply } from '../http/error-handler.ts';
 import { AppError } from '../http/app-error.ts';
 import { sha256Hex } from '../services/hash.ts';
 import { handleDemoRequest } from '../demo-upstream/index.ts';
@@ -52,18 +52,14 @@ export interface GatewayRequest {
   readonly ip: string;
   readonly query: unknown;
   readonly body: unknown;
-  readonly log: { error(details: object, message: string): void; warn(details: object, message: string): void };
+  readonly log: ErrorLog;
 }
 
 /** What the pipeline writes: Fastify's reply, or the gateway's own (direct-calls.ts). */
-export interface GatewayReply {
-  readonly request: { readonly id: string };
+export interface GatewayReply extends ErrorReply {
   statusCode: number;
-  code(statusCode: number): this;
   header(name: string, value: string): this;
   headers(values: Record<string, string>): this;
-  type(contentType: string): this;
-  send(payload: unknown): this;
 }
 
 interface CallContext {

@@ -58,7 +58,8 @@ function describe(issue: ValidationIssue, field: string): string {
   }
 }
 
-interface ErrorLog {
+/** What `sendFailure` needs of a logger: Fastify's request logger, or the gateway's own. */
+export interface ErrorLog {
   warn(details: object, message: string): void;
   error(details: object, message: string): void;
 }

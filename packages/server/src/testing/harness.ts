@@ -77,13 +77,16 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
   const { repos } = deps;
   if (options.seed ?? true) await seedDemoCatalog(repos);
   const tollgate = await buildApp({ config, deps, ...(options.log ? { log: options.log } : {}) });
+  const closeAll = async () => {
+    await tollgate.app.close();
+    await deps.close();
+    if (!options.shared) await database.close();
+  };
   try {
     options.beforeReady?.(tollgate.app);
     await tollgate.app.ready();
   } catch (error) {
-    await tollgate.app.close();
-    await deps.close();
-    if (!options.shared) await database.close();
+    await closeAll();
     throw error;
   }
   const { app } = tollgate;
@@ -155,9 +158,7 @@ async function startOn(database: TestDatabase, options: TestAppOptions): Promise
     },
     async close() {
       await stopListening();
-      await app.close();
-      await deps.close();
-      if (!options.shared) await database.close();
+      await closeAll();
     },
   };
   return self;
