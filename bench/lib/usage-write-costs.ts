@@ -9,12 +9,15 @@ import { CallBatch, type UsageRecord } from '../../packages/core/src/index.ts';
  * before the keys are made, to try a change of the tables. The batches are built before they are
  * timed, as the usage writer builds them while the calls come; WARM s of writes first let V8
  * finish compiling PGlite's wasm (its background compilation counts in the process's CPU).
+ * DEFER=1 writes as the usage writer does, the minute rollups held back (not timed).
  *
  *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1, BATCH=10000, BATCHES=60, WARM=5)
  */
 const KEYS = Number(process.env.KEYS ?? 1);
 const BATCH = Number(process.env.BATCH ?? 10_000);
 const BATCHES = Number(process.env.BATCHES ?? 600_000 / BATCH);
+const DEFER = process.env.DEFER === '1';
+const write = (calls: CallBatch) => (DEFER ? usage.writeBatch(calls, undefined, { deferRollups: true }) : usage.writeBatch(calls));
 const start = Date.UTC(2026, 11, 3, 8);
 
 function batch(from: number): UsageRecord[] {
@@ -42,14 +45,14 @@ await db.executeSql(`
 let next = 0;
 const warmUntil = Date.now() + Number(process.env.WARM ?? 5) * 1000;
 do {
-  await usage.writeBatch(CallBatch.of(batch(next)));
+  await write(CallBatch.of(batch(next)));
   next += BATCH;
 } while (Date.now() < warmUntil);
 
 const batches = Array.from({ length: BATCHES }, (_, i) => CallBatch.of(batch(next + i * BATCH)));
 const before = process.cpuUsage();
 const t0 = performance.now();
-for (const calls of batches) await usage.writeBatch(calls);
+for (const calls of batches) await write(calls);
 const used = process.cpuUsage(before);
 console.log(`${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record`);
 await db.close();

@@ -219,6 +219,7 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
   const serveDirect = directGatewayCalls({ gateway, nextRequestId, trust, log, isProductPath });
 
   app.addHook('onReady', async () => {
+    await usage.recover();
     usage.start();
     accepting = true;
   });

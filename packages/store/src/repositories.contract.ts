@@ -777,10 +777,12 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
               statusCode: i % 7 === 0 ? 429 : 200,
               errorCode: i % 7 === 0 ? 'rate_limit_exceeded' : null,
               counted: i % 7 !== 0,
+              overage: i % 7 !== 0 && i % 5 === 0,
               bytesIn: i % 3,
               bytesOut: 100 + i,
               latencyMs: i % 9,
-              createdAt: new Date(Date.UTC(2005, 4, 1, 10, 0, 30) + i * 400),
+              // The last calls on the next day, and the next month: a key's day count restarts, its month has a counter of its own.
+              createdAt: new Date(Date.UTC(2005, 4, 1, 10, 0, 30) + i * 400 + (i >= 400 ? 86_400_000 : 0) + (i >= 450 ? 31 * 86_400_000 : 0)),
             });
           });
         /** The rollups of a way's calls, its name taken out of the ids, in one order. */
@@ -792,24 +794,42 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
                   from usage_rollups where product_id = ${`prd_${way}`} order by 1, 2, 3, 4, 5`,
             )
           ).map((r) => [r.key.replace(way, '*'), new Date(r.minute).toISOString(), r.endpoint, Number(r.status), r.user.replace(way, '*'), Number(r.count), Number(r.bytes), Number(r.latency)].join(' '));
-        const pendingBlocks = (ids: readonly number[]) => scalar(sql`select count(*) as n from api_usage_blocks where id = any(${sql.param(ids.map(String))}::bigint[]) and rollup_pending`);
+        /** The counters of a way's keys, its name taken out of the ids, in one order. */
+        const countersOf = async (way: string) =>
+          (
+            await queryRows<{ key: string; period: string; count: string | number; overage: string | number; day: string | Date; dayCount: string | number; calls: string | number; last: string | Date }>(
+              database.db,
+              sql`select api_key_id as key, period, count, overage, day::text as day, day_count as "dayCount", calls, last_used_at as last
+                  from usage_counters where api_key_id like ${`key_${way}_%`} order by 1, 2`,
+            )
+          ).map((r) => [r.key.replace(way, '*'), r.period, Number(r.count), Number(r.overage), String(r.day), Number(r.dayCount), Number(r.calls), new Date(r.last).toISOString()].join(' '));
+        const pendingBlocks = (ids: readonly number[]) =>
+          scalar(sql`select count(*) as n from api_usage_blocks where id = any(${sql.param(ids.map(String))}::bigint[]) and (rollup_pending or counters_pending)`);
 
-        it('held and folded across batches, or folded from the log, they are the rollups a direct write makes', async () => {
+        it('held and folded across batches, or folded from the log, they are the rollups and counters a direct write makes', async () => {
           const [direct, held, replayed] = [`d${uid()}`, `h${uid()}`, `r${uid()}`];
           await repos.usage.writeBatch(calls(direct, 0, 250));
           await repos.usage.writeBatch(calls(direct, 250, 250));
           const expected = await rollupsOf(direct);
           expect(expected.length).toBeGreaterThan(20);
+          const expectedCounters = await countersOf(direct);
+          // Four keys, each with a counter of two months; the day's count restarted on the later day.
+          expect(expectedCounters.map((row) => row.split(' ').slice(0, 2).join(' '))).toEqual(
+            ['0', '1', '2', '3'].flatMap((k) => [`key_*_${k} month:2005-05`, `key_*_${k} month:2005-06`]),
+          );
+          expect(expectedCounters[0]).toMatch(/^key_\*_0 month:2005-05 \d+ \d+ 2005-05-02 /);
 
           const pending = new PendingRollups();
           pending.add(await repos.usage.writeBatch(calls(held, 0, 250), undefined, { deferRollups: true }), Date.now());
           pending.add(await repos.usage.writeBatch(calls(held, 250, 250), undefined, { deferRollups: true }), Date.now());
-          expect(await rollupsOf(held)).toEqual([]); // the calls are stored, their rollups not yet
+          expect(await rollupsOf(held)).toEqual([]); // the calls are stored, their rollups and counters not yet
+          expect(await countersOf(held)).toEqual([]);
           expect(await scalar(sql`select count(*) as n from api_usage where request_id like ${`req_${held}_%`}`)).toBe(500);
           const taken = pending.take();
           expect(await pendingBlocks(taken.blockIds)).toBe(taken.blockIds.length);
           expect(await repos.usage.writeRollups(taken)).toBe('written');
           expect(await rollupsOf(held)).toEqual(expected);
+          expect(await countersOf(held)).toEqual(expectedCounters);
           expect(await pendingBlocks(taken.blockIds)).toBe(0);
 
           // A writer that stopped before writing them: its blocks are folded from their lines.
@@ -817,14 +837,17 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           const second = await repos.usage.writeBatch(calls(replayed, 250, 250), undefined, { deferRollups: true });
           expect(await repos.usage.replayRollups({ blockIds: [...first.blockIds, ...second.blockIds] })).toBe(first.blockIds.length + second.blockIds.length);
           expect(await rollupsOf(replayed)).toEqual(expected);
+          expect(await countersOf(replayed)).toEqual(expectedCounters);
           expect(await repos.usage.replayRollups({ blockIds: first.blockIds })).toBe(0); // nothing is folded twice
           expect(await rollupsOf(replayed)).toEqual(expected);
+          expect(await countersOf(replayed)).toEqual(expectedCounters);
         });
 
         it('a writer whose blocks were folded from the log meanwhile writes nothing twice', async () => {
           const [direct, raced, retried] = [`d${uid()}`, `x${uid()}`, `t${uid()}`];
           await repos.usage.writeBatch(calls(direct, 0, 300));
           const expected = await rollupsOf(direct);
+          const expectedCounters = await countersOf(direct);
 
           const pending = new PendingRollups();
           pending.add(await repos.usage.writeBatch(calls(raced, 0, 150), undefined, { deferRollups: true }), Date.now());
@@ -833,6 +856,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           await repos.usage.replayRollups({ blockIds: late.blockIds }); // as for a writer believed stopped
           expect(await repos.usage.writeRollups(pending.take())).toBe('replayed');
           expect(await rollupsOf(raced)).toEqual(expected);
+          expect(await countersOf(raced)).toEqual(expectedCounters);
 
           // At the same time (on PostgreSQL, on two connections): whichever goes first, once.
           for (let round = 0; round < 3; round++) {
@@ -843,6 +867,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
             const taken = held.take();
             await Promise.all([repos.usage.writeRollups(taken), repos.usage.replayRollups({ blockIds: taken.blockIds })]);
             expect(await rollupsOf(both)).toEqual(expected);
+            expect(await countersOf(both)).toEqual(expectedCounters);
           }
 
           // A retry of a batch whose first write did commit: nothing to fold, and the first write's
@@ -850,10 +875,11 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           const batchId = `usage_${uid()}`;
           const once = await repos.usage.writeBatch(calls(retried, 0, 300), batchId, { deferRollups: true });
           const again = await repos.usage.writeBatch(calls(retried, 0, 300), batchId, { deferRollups: true });
-          expect(again).toEqual({ blockIds: [], rollups: [] });
+          expect(again).toEqual({ blockIds: [], rollups: [], counters: [] });
           expect(await repos.usage.replayRollups({ lastBefore: new Date(Date.UTC(2005, 4, 1, 11)) })).toBeGreaterThanOrEqual(once.blockIds.length);
           expect(await pendingBlocks(once.blockIds)).toBe(0);
           expect(await rollupsOf(retried)).toEqual(expected);
+          expect(await countersOf(retried)).toEqual(expectedCounters);
         });
       });
 

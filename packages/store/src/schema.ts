@@ -168,12 +168,15 @@ export const apiKeys = pgTable('api_keys', {
  *   and tail (its last characters, as they are), the call's shape, `bytes_in`, `bytes_out`,
  *   `latency_ms`, and milliseconds after `first_at`. A shape is itself a line in `strings` of
  *   the call's other fields (key, user, product, route, route path, path, method, status, error
- *   code, address, sandbox 1/0), texts as positions: calls of one key and endpoint share it.
+ *   code, address, sandbox 1/0, and since migration 0014 how the call counted toward its key's
+ *   quotas: 0 not, 1 counted, 2 counted as overage), texts as positions: calls of one key and
+ *   endpoint share it.
  * Read it through the `api_usage` view, which turns blocks back into rows; analytics read the
  * rollups. Pruned a whole block at a time, by `last_at`. `rollup_pending`: the block's calls are
  * not in the minute rollups yet (the writer folds a minute's worth in memory, migration 0013);
  * whoever folds them clears it in the same transaction, and a block left pending by a writer that
- * stopped is folded from its own lines.
+ * stopped is folded from its own lines. `counters_pending` (migration 0014): the same for the
+ * keys' counters (`usage_counters`); set only with `rollup_pending`, cleared with it.
  */
 export const apiUsageBlocks = pgTable('api_usage_blocks', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -184,6 +187,7 @@ export const apiUsageBlocks = pgTable('api_usage_blocks', {
   strings: text('strings').array().notNull(),
   records: text('records').notNull(),
   rollupPending: boolean('rollup_pending').notNull().default(false),
+  countersPending: boolean('counters_pending').notNull().default(false),
 }, (t) => [
   index('api_usage_blocks_last_at_brin_idx').using('brin', t.lastAt),
   index('api_usage_blocks_rollup_pending_idx').on(t.id).where(sql`rollup_pending`),

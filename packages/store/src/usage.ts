@@ -7,7 +7,7 @@ import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 export const monthCounter = (nowMs: number) => `month:${monthPeriod(nowMs)}`;
 
 /** What a batch adds to a key's counter row of a month (schema.ts, `usage_counters`). */
-interface CounterRow {
+export interface CounterRow {
   keyId: string;
   period: string;
   count: number;
@@ -33,33 +33,37 @@ export interface RollupRow {
 }
 
 /**
- * What a batch written with `deferRollups` left to write: its minute rollups, and its blocks,
- * which stay `rollup_pending` until they are (`writeRollups`). Empty when the batch had been
- * written before (a retry): its blocks are folded from the log (`replayRollups`).
+ * What a batch written with `deferRollups` left to write: its minute rollups and its keys'
+ * counter rows, and its blocks, which stay `rollup_pending` and `counters_pending` until they are
+ * (`writeRollups`). Empty when the batch had been written before (a retry): its blocks are folded
+ * from the log (`replayRollups`).
  */
 export interface DeferredRollups {
   blockIds: number[];
   rollups: RollupRow[];
+  counters: CounterRow[];
 }
 
-/** Rollups written at once at most: a statement of them holds PGlite ~25 µs a row. */
-const ROLLUPS_PER_STATEMENT = 5_000;
+/** Rollup and counter rows written at once at most: a statement of them holds PGlite ~25 µs a row. */
+const ROWS_PER_STATEMENT = 5_000;
 /** Blocks folded from the log in one statement (up to 1,000 calls each). */
 const REPLAY_BLOCKS = 50;
 
 /**
- * Rollups of several deferred batches, folded: a key's minute costs one row write however many
- * batches its calls came in. Rows are added to, so a row given to `add` belongs to this.
+ * Rollups and counters of several deferred batches, folded: a key's minute, and its month's
+ * counter, cost one row write each however many batches its calls came in. Rows are added to,
+ * so a row given to `add` belongs to this.
  */
 export class PendingRollups {
   private readonly rows = new Map<string, RollupRow>();
+  private readonly counters = new Map<string, CounterRow>();
   private blockIds: number[] = [];
   /** When the first rollup held now was added (ms since the epoch); NaN when none is held. */
   since = NaN;
 
-  /** Rows held. */
+  /** Rows held: rollups and counters. */
   get size(): number {
-    return this.rows.size;
+    return this.rows.size + this.counters.size;
   }
 
   /** Blocks whose rollups are held. */
@@ -82,16 +86,41 @@ export class PendingRollups {
       held.bytes += row.bytes;
       held.latency += row.latency;
     }
+    for (const row of deferred.counters) {
+      const id = `${row.keyId}\u0000${row.period}`;
+      const held = this.counters.get(id);
+      if (held) addCounter(held, row);
+      else this.counters.set(id, row);
+    }
   }
 
   /** Everything held, for `writeRollups`; this is empty after. */
   take(): DeferredRollups {
-    const taken = { blockIds: this.blockIds, rollups: [...this.rows.values()] };
+    const taken = { blockIds: this.blockIds, rollups: [...this.rows.values()], counters: [...this.counters.values()] };
     this.rows.clear();
+    this.counters.clear();
     this.blockIds = [];
     this.since = NaN;
     return taken;
   }
+}
+
+/** Adds a later batch's counter of the same key and month to `held`, as the counter upsert adds rows. */
+function addCounter(held: CounterRow, row: CounterRow): void {
+  held.count += row.count;
+  held.overage += row.overage;
+  held.calls += row.calls;
+  if (row.lastAt > held.lastAt) held.lastAt = row.lastAt;
+  // A later day restarts the day's count; an earlier one (late calls) leaves it.
+  if (row.dayStartMs > held.dayStartMs) {
+    held.dayStartMs = row.dayStartMs;
+    held.dayCount = row.dayCount;
+  } else if (row.dayStartMs === held.dayStartMs) held.dayCount += row.dayCount;
+}
+
+/** Lock order (the primary key's), so concurrent writers rarely deadlock. */
+function compareCounters(a: CounterRow, b: CounterRow): number {
+  return compareText(a.keyId, b.keyId) || compareText(a.period, b.period);
 }
 
 /** Lock order (the primary key's), so concurrent writers rarely deadlock. */
@@ -115,6 +144,30 @@ function upsertRollups(rows: readonly RollupRow[], when?: SQL): SQL {
       ${column((r) => r.latency)}::bigint[])
     ${when ? sql`where ${when}` : sql``}
     ${addToExistingRollup}`;
+}
+
+/** An insert into `usage_counters` adds to the key's row of the month. */
+const addToExistingCounter = sql`on conflict (api_key_id, period) do update
+  set count = usage_counters.count + excluded.count,
+      overage = usage_counters.overage + excluded.overage,
+      -- A later day restarts the day's count; rows of an earlier day (late calls) leave it.
+      day_count = case when usage_counters.day is null or excluded.day > usage_counters.day then excluded.day_count
+                       when excluded.day = usage_counters.day then usage_counters.day_count + excluded.day_count
+                       else usage_counters.day_count end,
+      day = greatest(usage_counters.day, excluded.day),
+      calls = usage_counters.calls + excluded.calls,
+      last_used_at = greatest(usage_counters.last_used_at, excluded.last_used_at),
+      updated_at = now()`;
+
+/** Adds `rows` to their keys' counters; with `when`, only if it holds. */
+function upsertCounters(rows: readonly CounterRow[], when?: SQL): SQL {
+  const column = <T>(pick: (r: CounterRow) => T) => sql.param(rows.map(pick));
+  return sql`insert into usage_counters (api_key_id, period, count, overage, day, day_count, calls, last_used_at)
+    select * from unnest(${column((c) => c.keyId)}::text[], ${column((c) => c.period)}::text[],
+      ${column((c) => c.count)}::bigint[], ${column((c) => c.overage)}::bigint[], ${column((c) => dayPeriod(c.dayStartMs))}::date[],
+      ${column((c) => c.dayCount)}::bigint[], ${column((c) => c.calls)}::bigint[], ${column((c) => new Date(c.lastAt).toISOString())}::timestamptz[])
+    ${when ? sql`where ${when}` : sql``}
+    ${addToExistingCounter}`;
 }
 
 interface SortedBatch {
@@ -189,9 +242,14 @@ function encodeBlocks(batch: CallBatch, order: Int32Array): Block[] {
   return blocks;
 }
 
-/** Whether two calls of a batch have one shape: every text, the status and the sandbox flag. */
+/** How a call counted toward its key's quotas, the shape's last field: 0 not at all, 1 counted, 2 counted as overage. */
+function admissionOf(batch: CallBatch, index: number): 0 | 1 | 2 {
+  return batch.counted(index) ? (batch.overage(index) ? 2 : 1) : 0;
+}
+
+/** Whether two calls of a batch have one shape: every text, the status, the sandbox flag and how the call counted. */
 function sameShape(batch: CallBatch, columns: readonly Int32Array[], a: number, b: number): boolean {
-  if (batch.statusCodes[a] !== batch.statusCodes[b] || batch.isSandbox(a) !== batch.isSandbox(b)) return false;
+  if (batch.statusCodes[a] !== batch.statusCodes[b] || batch.isSandbox(a) !== batch.isSandbox(b) || admissionOf(batch, a) !== admissionOf(batch, b)) return false;
   for (const column of columns) if (column[a] !== column[b]) return false;
   return true;
 }
@@ -234,7 +292,7 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     if (n === 0 || !sameShape(batch, columns, i, calls[n - 1] as number)) {
       shape = intern(
         `${text(keyIds, i)}\t${text(userIds, i)}\t${text(productIds, i)}\t${text(routeIds, i)}\t${text(routePaths, i)}\t${text(paths, i)}\t` +
-          `${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}`,
+          `${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}\t${admissionOf(batch, i)}`,
       );
     }
     const id = requestIds[i] as string;
@@ -305,15 +363,17 @@ export class UsageRepository {
    * parses several times faster than row literals.
    * With a `batchId`, writing the same batch again (a retry after a commit that could not be
    * confirmed) writes nothing: the id is recorded in the same transaction.
-   * With `deferRollups`, the rollups are not written but answered, their blocks marked
-   * `rollup_pending`, for the caller to fold with other batches' and write (`writeRollups`).
+   * With `deferRollups`, the rollups and counters are not written but answered, their blocks
+   * marked `rollup_pending` and `counters_pending`, for the caller to fold with other batches'
+   * and write (`writeRollups`): with many keys a key's counter row was written once a batch, at
+   * ~25 µs a row in PGlite, a call's worth of gateway work for every call (docs/benchmarks.md).
    */
   async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string): Promise<void>;
   async writeBatch(input: CallBatch | readonly UsageRecord[], batchId: string | undefined, options: { deferRollups: true }): Promise<DeferredRollups>;
   async writeBatch(input: CallBatch | readonly UsageRecord[], batchId?: string, options: { deferRollups?: boolean } = {}): Promise<DeferredRollups | void> {
     const deferRollups = options.deferRollups === true;
     const calls = input instanceof CallBatch ? input : CallBatch.of(input);
-    if (calls.length === 0) return deferRollups ? { blockIds: [], rollups: [] } : undefined;
+    if (calls.length === 0) return deferRollups ? { blockIds: [], rollups: [], counters: [] } : undefined;
     const { texts, createdAtMs, statusCodes } = calls;
     const keyIds = calls.column('apiKeyId');
     const userIds = calls.column('userId');
@@ -401,14 +461,14 @@ export class UsageRepository {
       calls,
       order,
       events,
-      counters: [...counters.values()].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.period, b.period)),
+      counters: [...counters.values()].sort(compareCounters),
       rollups: [...rollups.values()].sort(compareRollups),
     };
     for (let attempt = 1; ; attempt++) {
       try {
         const blockIds = await this.writeTransaction(batch);
         if (!deferRollups) return;
-        return { blockIds, rollups: blockIds.length > 0 ? batch.rollups : [] };
+        return blockIds.length > 0 ? { blockIds, rollups: batch.rollups, counters: batch.counters } : { blockIds, rollups: [], counters: [] };
       } catch (error) {
         if (attempt >= 5 || !isRetryable(error)) throw error;
       }
@@ -421,9 +481,8 @@ export class UsageRepository {
     const blocks = encodeBlocks(calls, order).map(
       (block) =>
         sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
-             ${sql.param(block.strings)}::text[], ${block.records}::text, ${deferRollups}::boolean)`,
+             ${sql.param(block.strings)}::text[], ${block.records}::text, ${deferRollups}::boolean, ${deferRollups}::boolean)`,
     );
-    const counterColumn = <T>(pick: (r: CounterRow) => T) => sql.param(counters.map(pick));
     // One statement (writable CTEs, all or nothing): each statement is a round trip into PGlite,
     // which costs more than a thousand records' rollups. Nothing is written when `fresh` finds
     // the batch written before.
@@ -431,29 +490,12 @@ export class UsageRepository {
       const [row] = await queryRows<{ blockIds: string[] | null }>(
         db,
         sql`with fresh as (${fresh}),
+        ${deferRollups ? sql`` : sql`rollups as (${upsertRollups(rollups, sql`exists (select 1 from fresh)`)}),
+          counters as (${upsertCounters(counters, sql`exists (select 1 from fresh)`)}),`}
         blocks as (
-          insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending)
+          insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending, counters_pending)
           select * from (values ${sql.join(blocks, sql`, `)}) as b where exists (select 1 from fresh)
           returning id
-        ),
-        ${deferRollups ? sql`` : sql`rollups as (${upsertRollups(rollups, sql`exists (select 1 from fresh)`)}),`}
-        counters as (
-          insert into usage_counters (api_key_id, period, count, overage, day, day_count, calls, last_used_at)
-          select * from unnest(${counterColumn((c) => c.keyId)}::text[], ${counterColumn((c) => c.period)}::text[],
-            ${counterColumn((c) => c.count)}::bigint[], ${counterColumn((c) => c.overage)}::bigint[], ${counterColumn((c) => dayPeriod(c.dayStartMs))}::date[],
-            ${counterColumn((c) => c.dayCount)}::bigint[], ${counterColumn((c) => c.calls)}::bigint[], ${counterColumn((c) => new Date(c.lastAt).toISOString())}::timestamptz[])
-          where exists (select 1 from fresh)
-          on conflict (api_key_id, period) do update
-          set count = usage_counters.count + excluded.count,
-              overage = usage_counters.overage + excluded.overage,
-              -- A later day restarts the day's count; a batch of an earlier day (late) leaves it.
-              day_count = case when usage_counters.day is null or excluded.day > usage_counters.day then excluded.day_count
-                               when excluded.day = usage_counters.day then usage_counters.day_count + excluded.day_count
-                               else usage_counters.day_count end,
-              day = greatest(usage_counters.day, excluded.day),
-              calls = usage_counters.calls + excluded.calls,
-              last_used_at = greatest(usage_counters.last_used_at, excluded.last_used_at),
-              updated_at = now()
         )
         select (select array_agg(id order by id)::text[] from blocks) as "blockIds"`,
       );
@@ -468,8 +510,8 @@ export class UsageRepository {
   }
 
   /**
-   * Writes rollups deferred by `writeBatch` (folded, from several batches) and clears their
-   * blocks' `rollup_pending`, in one transaction of statements of ROLLUPS_PER_STATEMENT rows
+   * Writes rollups and counters deferred by `writeBatch` (folded, from several batches) and
+   * clears their blocks' marks, in one transaction of statements of ROWS_PER_STATEMENT rows
    * with a turn of the event loop between them (on PGlite a statement is a pause in serving).
    * If any of the blocks is no longer pending (folded from the log meanwhile, `replayRollups`),
    * nothing of these is written and the blocks still pending are folded from the log instead:
@@ -479,6 +521,7 @@ export class UsageRepository {
     const blockIds = [...new Set(pending.blockIds)];
     if (blockIds.length === 0) return 'written';
     const rows = [...pending.rollups].sort(compareRollups);
+    const counters = [...pending.counters].sort(compareCounters);
     // As text: PGlite's serializer takes no numbers for a bigint array.
     const ids = sql`${sql.param(blockIds.map(String))}::bigint[]`;
     for (let attempt = 1; ; attempt++) {
@@ -486,11 +529,18 @@ export class UsageRepository {
         const whole = await this.db.transaction(async (tx) => {
           const locked = await queryRows<{ id: string }>(tx as unknown as Db, sql`select id from api_usage_blocks where id = any(${ids}) and rollup_pending order by id for update`);
           if (locked.length !== blockIds.length) return false;
-          for (let at = 0; at < rows.length; at += ROLLUPS_PER_STATEMENT) {
+          // The rollups, then the counters, ROWS_PER_STATEMENT at a time: the last rollups and the
+          // first counters share a statement, as each costs PGlite a round trip.
+          const total = rows.length + counters.length;
+          for (let at = 0; at < total; at += ROWS_PER_STATEMENT) {
             if (at > 0) await yieldToEventLoop();
-            await tx.execute(upsertRollups(rows.slice(at, at + ROLLUPS_PER_STATEMENT)));
+            const end = at + ROWS_PER_STATEMENT;
+            const parts: SQL[] = [];
+            if (at < rows.length) parts.push(sql`rollups as (${upsertRollups(rows.slice(at, end))})`);
+            if (end > rows.length && counters.length > 0) parts.push(sql`counters as (${upsertCounters(counters.slice(Math.max(0, at - rows.length), end - rows.length))})`);
+            await tx.execute(sql`with ${sql.join(parts, sql`, `)} select 1`);
           }
-          await tx.execute(sql`update api_usage_blocks set rollup_pending = false where id = any(${ids})`);
+          await tx.execute(sql`update api_usage_blocks set rollup_pending = false, counters_pending = false where id = any(${ids})`);
           return true;
         });
         if (whole) return 'written';
@@ -503,11 +553,14 @@ export class UsageRepository {
   }
 
   /**
-   * Folds the calls of blocks still `rollup_pending` into the minute rollups, from the blocks'
-   * own lines (the rows `writeBatch` would have written), and clears the mark in the same
-   * statement: given blocks, or those of a writer that stopped before writing its deferred
-   * rollups (`lastBefore`: blocks whose calls all came before then, which no live writer still
-   * holds). Blocks another transaction is folding are skipped. Answers the blocks folded.
+   * Folds the calls of blocks still `rollup_pending` into the minute rollups, and those of
+   * blocks still `counters_pending` into their keys' counters, from the blocks' own lines (the
+   * rows `writeBatch` would have written), and clears the marks in the same statement: given
+   * blocks, or those whose calls all came before `lastBefore` (a writer that stopped before
+   * writing what it deferred; or, before a bill, any writer's). Blocks another transaction is
+   * folding are skipped. A writer holding rows of blocks folded here finds them no longer
+   * pending and folds its other blocks from the log too (`writeRollups`), so nothing counts
+   * twice. Answers the blocks folded.
    */
   async replayRollups(which: { blockIds: readonly number[] } | { lastBefore: Date }): Promise<number> {
     const chosen = 'blockIds' in which ? sql`id = any(${sql.param(which.blockIds.map(String))}::bigint[])` : sql`last_at < ${which.lastBefore.toISOString()}::timestamptz`;
@@ -516,7 +569,7 @@ export class UsageRepository {
       const [row] = await queryRows<{ blocks: number }>(
         this.db,
         sql`with pending as (
-              select id, first_at, strings, records from api_usage_blocks
+              select id, first_at, strings, records, counters_pending from api_usage_blocks
               where rollup_pending and format = 2 and ${chosen}
               order by id limit ${REPLAY_BLOCKS}
               for update skip locked
@@ -528,7 +581,10 @@ export class UsageRepository {
                      coalesce(b.strings[nullif(s[2], '')::int], '') as user_id,
                      coalesce(b.strings[nullif(s[3], '')::int], '') as product_id,
                      f[4]::bigint + f[5]::bigint as bytes,
-                     f[6]::bigint as latency
+                     f[6]::bigint as latency,
+                     b.counters_pending,
+                     b.first_at + f[7]::bigint * interval '1 millisecond' as at,
+                     s[12] as admission
               from pending b
               cross join lateral string_to_table(b.records, E'\n') as line
               cross join lateral string_to_array(line, E'\t') as f
@@ -538,8 +594,21 @@ export class UsageRepository {
               select api_key_id, minute, endpoint, status_code, user_id, product_id, count(*), sum(bytes), sum(latency)
               from calls group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
               ${addToExistingRollup}
+            ), keyed as (
+              -- A key's counter of a month: the latest day it has a call on, and that day's admitted calls.
+              select api_key_id, 'month:' || to_char(at at time zone 'UTC', 'YYYY-MM') as period,
+                     (at at time zone 'UTC')::date as day, at, admission
+              from calls where counters_pending and api_key_id <> ''
+            ), dayed as (
+              select *, max(day) over (partition by api_key_id, period) as last_day from keyed
+            ), counted as (
+              insert into usage_counters (api_key_id, period, count, overage, day, day_count, calls, last_used_at)
+              select api_key_id, period, count(*) filter (where admission <> '0'), count(*) filter (where admission = '2'),
+                     max(last_day), count(*) filter (where admission <> '0' and day = last_day), count(*), max(at)
+              from dayed group by 1, 2 order by 1, 2
+              ${addToExistingCounter}
             ), cleared as (
-              update api_usage_blocks set rollup_pending = false where id in (select id from pending) returning id
+              update api_usage_blocks set rollup_pending = false, counters_pending = false where id in (select id from pending) returning id
             )
             select count(*)::int as blocks from cleared`,
       );

@@ -54,9 +54,14 @@ describe('UsageWriter', () => {
   /** The calls in the minute rollups of a key. */
   const rolledUp = async (keyId: string) =>
     Number((await queryRows<{ n: string | number | null }>(database.db, sql`select sum(count) as n from usage_rollups where api_key_id = ${keyId}`))[0]?.n ?? 0);
+  /** A key's calls in its counters (all months), and those counted toward its quotas. */
+  const counted = async (keyId: string) => {
+    const [row] = await queryRows<{ calls: string | number | null; count: string | number | null }>(database.db, sql`select sum(calls) as calls, sum(count) as count from usage_counters where api_key_id = ${keyId}`);
+    return { calls: Number(row?.calls ?? 0), count: Number(row?.count ?? 0) };
+  };
   const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  it('holds the rollups of many keys (past rollupRowsAtOnce) for rollupHoldMs, folded, and writes few at once', async () => {
+  it('holds the rollups and counters of many keys (past rollupRowsAtOnce) for rollupHoldMs, folded, and writes few at once', async () => {
     const now = Math.floor(Date.now() / 60_000) * 60_000; // this minute: one rollup row a key
     const keys = ['key_hold_a', 'key_hold_b', 'key_hold_c'];
     const holding = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20, rollupRowsAtOnce: 2, rollupHoldMs: 60_000 });
@@ -66,11 +71,13 @@ describe('UsageWriter', () => {
     for (let i = 30; i < 60; i++) holding.record(testUsageRecord({ apiKeyId: keys[i % 3] as string, createdAt: new Date(now + i) }));
     await settle(120);
     expect(holding.pending).toBe(0); // the calls are stored...
-    expect(holding.heldRollups).toBe(3); // ...their rollups held, one row a key however many flushes
+    expect(holding.heldRollups).toBe(6); // ...their rollups and counters held, a row of each a key however many flushes
     expect(await rolledUp('key_hold_a')).toBe(0);
+    expect(await counted('key_hold_a')).toEqual({ calls: 0, count: 0 });
     await holding.flush(); // asked for: written
     expect(holding.heldRollups).toBe(0);
     expect(await Promise.all(keys.map(rolledUp))).toEqual([20, 20, 20]);
+    expect(await Promise.all(keys.map(counted))).toEqual(keys.map(() => ({ calls: 20, count: 20 })));
     await holding.stop();
 
     // Held past rollupHoldMs, they are written by a timed flush; so are few rows, at once.
@@ -96,6 +103,37 @@ describe('UsageWriter', () => {
     expect(await rolledUp('key_orphan')).toBe(2);
   });
 
+  it('folds, before it serves, what a writer that stopped (a crash) left pending, however recent', async () => {
+    const now = Date.now();
+    // A process that wrote these calls and died holding their rollups and counters.
+    await repos.usage.writeBatch(
+      [testUsageRecord({ apiKeyId: 'key_crashed', createdAt: new Date(now - 2_000) }), testUsageRecord({ apiKeyId: 'key_crashed', createdAt: new Date(now - 1_000), counted: false })],
+      undefined,
+      { deferRollups: true },
+    );
+    expect(await counted('key_crashed')).toEqual({ calls: 0, count: 0 });
+    const restarted = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000 });
+    await restarted.recover();
+    // The key's quota counts, which a key load seeds from, include them: one counted, one refused.
+    expect(await counted('key_crashed')).toEqual({ calls: 2, count: 1 });
+    expect(await rolledUp('key_crashed')).toBe(2);
+  });
+
+  it('retries at each flush a recovery the database refused, until it is done', async () => {
+    let replays = 0;
+    const flaky = {
+      replayRollups: () => (++replays === 1 ? Promise.reject(new Error('connection refused')) : Promise.resolve(0)),
+    } as unknown as Repositories['usage'];
+    const writer = new UsageWriter(flaky, silent, { flushIntervalMs: 60_000 });
+    await writer.recover(); // logged, not thrown: the process still starts
+    expect(replays).toBe(1);
+    await writer.flush();
+    // The retried recovery, then the check for old blocks of stopped writers (once a minute).
+    expect(replays).toBe(3);
+    await writer.flush();
+    expect(replays).toBe(3);
+  });
+
   it('batches emptied after their write are filled again with only the new calls', async () => {
     const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, batchSize: 3 });
     const first = Array.from({ length: 7 }, (_, i) => `req_reuse_a${i}`);
@@ -113,7 +151,7 @@ describe('UsageWriter', () => {
     const spy = {
       writeBatch: (batch: CallBatch) => {
         batches.push(batch.records().map((r) => r.apiKeyId));
-        return Promise.resolve({ blockIds: [], rollups: [] });
+        return Promise.resolve({ blockIds: [], rollups: [], counters: [] });
       },
       replayRollups: () => Promise.resolve(0),
     } as unknown as Repositories['usage'];

@@ -28,13 +28,15 @@ export interface UsageWriterOptions {
   /** Called once a batch with quota webhook events (usage.threshold, quota.exceeded) is written. */
   onWebhookEvents?: () => void;
   /**
-   * Longest time the minute rollups of written batches are held, folded, before they are
-   * written (default 60 s). With many keys a key's calls spread over many batches, and each
-   * batch wrote the key's rollup row again (~25 µs a row in PGlite); held for a minute, a key's
-   * minute is written once. Analytics (`GET /usage`) lag by as much.
+   * Longest time the minute rollups and the keys' counters of written batches are held, folded,
+   * before they are written (default 60 s). With many keys a key's calls spread over many
+   * batches, and each batch wrote the key's rollup and counter rows again (~25 µs a row in
+   * PGlite); held for a minute, each is written once. Analytics (`GET /usage`) and a key's usage
+   * count and last use (`GET /keys`) lag by as much; quotas do not (this process counts its
+   * calls in memory, and the blocks written hold how each call counted).
    */
   rollupHoldMs?: number;
-  /** Rollup rows held at most before they are written anyway (default 500): few rows cost little, and keep analytics current. */
+  /** Rollup and counter rows held at most before they are written anyway (default 500): few rows cost little, and keep analytics current. */
   rollupRowsAtOnce?: number;
 }
 
@@ -71,6 +73,8 @@ export class UsageWriter {
   /** A flush() asked for the held rollups to be written. */
   private rollupsNow = false;
   private nextOrphanCheckMs = 0;
+  /** Blocks pending before this time were left by stopped writers and are not folded yet (`recover`). */
+  private unrecoveredBefore: Date | null = null;
   private readonly rollupHoldMs: number;
   private readonly rollupRowsAtOnce: number;
   private readonly batchSize: number;
@@ -89,6 +93,27 @@ export class UsageWriter {
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
     this.rollupHoldMs = options.rollupHoldMs ?? 60_000;
     this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 500;
+  }
+
+  /**
+   * Folds what writers stopped before writing (a crash, a kill) from the call log into the
+   * rollups and counters, before this process serves: keys' counts are seeded from the counters.
+   */
+  async recover(): Promise<void> {
+    this.unrecoveredBefore = new Date();
+    await this.foldUnrecovered();
+  }
+
+  /** Folds what was pending when this process started; until it could, each drain tries again. */
+  private async foldUnrecovered(): Promise<void> {
+    if (!this.unrecoveredBefore) return;
+    try {
+      const folded = await this.repo.replayRollups({ lastBefore: this.unrecoveredBefore });
+      this.unrecoveredBefore = null;
+      if (folded > 0) this.log.info({ blocks: folded }, 'usage a stopped writer left unfolded was folded from the call log');
+    } catch (error) {
+      this.log.error({ err: error }, 'usage a stopped writer left unfolded could not be folded yet; keys loaded meanwhile may count too few calls');
+    }
   }
 
   start(): void {
@@ -226,6 +251,7 @@ export class UsageWriter {
         this.log.error({ err: error, rows: taken.rollups.length }, 'usage rollups could not be written; kept for the next flush');
       }
     }
+    await this.foldUnrecovered();
     if (now >= this.nextOrphanCheckMs) {
       this.nextOrphanCheckMs = now + 60_000;
       try {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDunning, sendInvoiceEmails } from '@tollgate/jobs';
 import { ManualClock, SmtpMailer } from '@tollgate/runtime';
 import { pdfText, startSmtpServer } from '@tollgate/runtime/testing';
-import { postgresAvailable } from '@tollgate/store/testing';
+import { postgresAvailable, testUsageRecord } from '@tollgate/store/testing';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
 
 /*
@@ -222,7 +222,10 @@ describe('billing on PGlite', () => {
     const key = await t.createKey(enterprise.token, { planId: plan.code });
     enterprise.keyId = key.id;
     // January's calls as the gateway counted them: 15,000 admitted, 5,000 of them past the quota.
-    await t.deps.database.executeSql(`insert into usage_counters (api_key_id, period, count, overage) values ($1, 'month:2026-01', 15000, 5000)`, [key.id]);
+    // The last 10 are in the call log only, as a gateway holding their counters (up to a minute) left them.
+    await t.deps.database.executeSql(`insert into usage_counters (api_key_id, period, count, overage) values ($1, 'month:2026-01', 14990, 4990)`, [key.id]);
+    const lastSeconds = Array.from({ length: 10 }, (_, i) => testUsageRecord({ apiKeyId: key.id, createdAt: new Date(Date.UTC(2026, 0, 31, 23, 59, 50 + i)), overage: true }));
+    await t.deps.repos.usage.writeBatch(lastSeconds, undefined, { deferRollups: true });
   });
 
   it('downgrades wait for the period end; cancellations end it', async () => {

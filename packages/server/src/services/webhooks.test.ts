@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { quotaResetJob, webhookCleanupJob } from '@tollgate/jobs';
-import { postgresAvailable } from '@tollgate/store/testing';
+import { monthStartMs } from '@tollgate/core';
+import { postgresAvailable, testUsageRecord } from '@tollgate/store/testing';
 import { demoDataEventsJob } from '../demo/data-events-job.ts';
 import { demoEventsBetween } from '../demo-upstream/event-stream.ts';
 import { createTestApp, type TestApp } from '../testing/harness.ts';
@@ -254,6 +255,9 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       const user = await professional();
       await activeEndpoint(user.token, '/reset', ['quota.reset']);
       const { id } = await t.createKey(user.token, { planId: 'cm-professional' });
+      // Last month's last calls, in the call log only, as a gateway holding their counters (up to a minute) left them.
+      const lastMonth = new Date(monthStartMs(t.deps.clock.now()) - 1_000);
+      await t.deps.repos.usage.writeBatch([testUsageRecord({ apiKeyId: id, createdAt: lastMonth }), testUsageRecord({ apiKeyId: id, createdAt: lastMonth })], undefined, { deferRollups: true });
       const job = quotaResetJob(t.deps.repos, t.deps.clock, t.deps.bus);
       expect(job.cron).toBe('0 0 1 * *');
       const wakes = pendingWakes();
@@ -265,7 +269,7 @@ function deliveryContract(database: 'pglite' | 'postgres') {
       await expect.poll(() => receiver.bodies('/reset').filter((b) => b.event === 'quota.reset').length, { timeout: 10_000 }).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 200));
       const [reset] = receiver.bodies('/reset').filter((b) => b.event === 'quota.reset');
-      expect(reset?.payload).toEqual({ apiKeyId: id, periodStart: new Date().toISOString().slice(0, 7), quota: 500_000, previousUsage: 0 });
+      expect(reset?.payload).toEqual({ apiKeyId: id, periodStart: new Date().toISOString().slice(0, 7), quota: 500_000, previousUsage: 2 });
     });
 
     it("delivers the demo upstream's data events to CryptoMeme subscribers, each once", async () => {
