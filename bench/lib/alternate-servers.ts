@@ -23,6 +23,9 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  *   VARIANTS="bench/gateway-server.ts|BENCH_BARE_ROUTE=1,ROUTE=bare;bench/gateway-server.ts|BENCH_BARE_ROUTE=1"
  * CONNECTIONS (64) and PIPELINING (1) shape the load: with PIPELINING=10 the load generator
  * sleeps less, and the server pays fewer of the wake-ups that this VM charges to its writes.
+ * RATE=<req/s> drives every server at that fixed rate instead (as the bench's same-load runs),
+ * times each response, and prints each run's p50 and p99 and each server's median p99 against
+ * the first's.
  */
 
 interface Variant {
@@ -41,6 +44,7 @@ const variants: Variant[] = (process.env.VARIANTS ?? '')
 if (variants.length === 0) throw new Error('VARIANTS lists no server; see the comment at the top of this file');
 const rounds = Number(process.env.ROUNDS ?? 8);
 const seconds = Number(process.env.SEC ?? 4);
+const rate = process.env.RATE ? Number(process.env.RATE) : undefined;
 
 const pin = hasTaskset();
 if (pin) pinSelf(0);
@@ -63,28 +67,35 @@ try {
   }
   const run = async (s: (typeof servers)[number], durationSec: number) => {
     const cpu0 = s.server.cpuSeconds();
-    const result = await runLoad({ url: s.server.url(s.path), connections: Number(process.env.CONNECTIONS ?? 64), pipelining: Number(process.env.PIPELINING ?? 1), durationSec, keys: s.keys, timeLatencies: false });
+    const result = await runLoad({ url: s.server.url(s.path), connections: Number(process.env.CONNECTIONS ?? 64), pipelining: Number(process.env.PIPELINING ?? 1), durationSec, keys: s.keys, timeLatencies: rate !== undefined, ...(rate !== undefined ? { rate } : {}) });
     assertClean(s.variant.label, result);
     const cpu = (s.server.cpuSeconds() ?? 0) - (cpu0 ?? 0);
-    return { rps: result.rps, cpuUsPerCall: (cpu * 1e6) / result.requests };
+    return { rps: result.rps, cpuUsPerCall: (cpu * 1e6) / result.requests, latency: result.latencyMs };
   };
   for (const s of servers) await run(s, 3);
   const ratios: number[][] = servers.map(() => []);
+  const p99Differences: number[][] = servers.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     const order = servers.map((_, i) => i);
     if (round % 2 === 0) order.reverse();
-    const results: { rps: number; cpuUsPerCall: number }[] = [];
+    const results: Awaited<ReturnType<typeof run>>[] = [];
     for (const i of order) {
       const s = servers[i] as (typeof servers)[number];
       await run(s, 1);
       results[i] = await run(s, seconds);
     }
-    const first = results[0] as { rps: number };
-    results.forEach((r, i) => ratios[i]?.push(r.rps / first.rps));
-    console.log(`round ${round}: ${results.map((r, i) => `${variants[i]?.label}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerCall.toFixed(1)} µs a call`).join(' | ')}`);
+    const first = results[0] as (typeof results)[number];
+    results.forEach((r, i) => {
+      ratios[i]?.push(r.rps / first.rps);
+      if (r.latency && first.latency) p99Differences[i]?.push(r.latency.p99 - first.latency.p99);
+    });
+    const latency = (r: (typeof results)[number]) => (r.latency ? `, p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms` : '');
+    console.log(`round ${round}: ${results.map((r, i) => `${variants[i]?.label}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerCall.toFixed(1)} µs a call${latency(r)}`).join(' | ')}`);
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
-  variants.forEach((v, i) => console.log(`${v.label}: median ${(median(ratios[i] as number[]) * 100).toFixed(1)} % of the first`));
+  variants.forEach((v, i) =>
+    console.log(rate === undefined ? `${v.label}: median ${(median(ratios[i] as number[]) * 100).toFixed(1)} % of the first` : `${v.label}: median p99 ${median(p99Differences[i] as number[]) >= 0 ? '+' : ''}${median(p99Differences[i] as number[]).toFixed(2)} ms against the first's`),
+  );
 } finally {
   for (const s of new Set(servers.map((x) => x.server))) await s.stop();
   killAllChildren();
