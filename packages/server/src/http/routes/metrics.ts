@@ -44,7 +44,7 @@ export function metricsRoutes(app: App, probe: MetricsProbe): void {
   });
   new Gauge({
     name: 'tollgate_usage_rollups_held',
-    help: 'Minute rollup rows of written calls held in memory, folded, not yet written (analytics lag by these)',
+    help: 'Minute rollup and key counter rows of written calls held in memory, folded, not yet written (analytics and key usage counts lag by these)',
     registers: [registry],
     collect() {
       this.set(probe.usage().rollupsHeld);
