@@ -16,6 +16,7 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  *
  * e.g. the bare route, the gateway, the gateway whose usage flush is deferred past the run:
  *   VARIANTS="bench/bare-server.ts;bench/gateway-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000"
+ * NODE_FLAGS="--flag …" starts a variant's server with those Node flags.
  * ROUTE=bare sends a variant's load to the bare route that a gateway server started with
  * BENCH_BARE_ROUTE=1 also serves (at /api/bench-bare/…). Variants whose script and settings are the same
  * but for ROUTE share one server process, so that the gateway and the bare route can be compared
@@ -53,13 +54,13 @@ const servers: { variant: Variant; server: RunningServer; keys: string[]; path: 
 try {
   const started = new Map<string, { server: RunningServer; keys: string[] }>();
   for (const variant of variants) {
-    const { ROUTE: route, ...env } = variant.env;
-    const id = JSON.stringify([variant.script, env]);
+    const { ROUTE: route, NODE_FLAGS: nodeFlags, ...env } = variant.env;
+    const id = JSON.stringify([variant.script, env, nodeFlags]);
     let running = started.get(id);
     if (!running) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
       dirs.push(dir);
-      const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, readyTimeoutMs: 300_000 });
+      const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, nodeFlags: nodeFlags?.split(' ').filter(Boolean) ?? [], readyTimeoutMs: 300_000 });
       running = { server, keys: serverKeys(server) };
       started.set(id, running);
     }
