@@ -6,6 +6,7 @@ export * from './quota-reset.ts';
 export * from './webhook-cleanup.ts';
 export * from './billing/invoicing.ts';
 export * from './billing/cycle.ts';
+export * from './key-invalidation.ts';
 export * from './billing/documents.ts';
 export * from './billing/invoice-mail.ts';
 export * from './billing/dunning.ts';

@@ -1,6 +1,7 @@
 import { computeInvoice, monthlyCycleLines, monthPeriod, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type InvoiceLine } from '@tollgate/core';
 import { yieldToEventLoop, type BillableSubscription, type BillingRun, type NewInvoice, type Repositories } from '@tollgate/store';
 import type { JobDefinition } from '../queue.ts';
+import { invalidateKeys } from '../key-invalidation.ts';
 import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, usageDescription, vatRateFor, type BillingSettings } from './invoicing.ts';
 
 /*
@@ -150,13 +151,6 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
     await deps.bus.publish({ topic: 'webhooks.pending' });
     await yieldToEventLoop();
   }
-}
-
-/** Keys of subscriptions whose plan or status changed: every instance drops its cached record. */
-export async function invalidateKeys(deps: Pick<CycleDeps, 'repos' | 'bus'>, subscriptionIds: readonly string[]): Promise<void> {
-  if (subscriptionIds.length === 0) return;
-  const keyHashes = await deps.repos.keys.hashesForSubscriptions(subscriptionIds);
-  if (keyHashes.length > 0) await deps.bus.publish({ topic: 'keys.invalidate', keyHashes });
 }
 
 export const BILLING_CYCLE_JOB = 'billing.cycle';

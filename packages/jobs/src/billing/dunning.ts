@@ -2,7 +2,7 @@ import { DUNNING_FINAL_STAGE, nextDunningStep } from '@tollgate/core';
 import { formatMinorAmount, GatewayRequestError, type Mailer, type PaymentGateway, type PaymentGatewayName } from '@tollgate/runtime';
 import { UniqueViolationError, type Invoice, type Payment } from '@tollgate/store';
 import type { JobDefinition, JobLog } from '../queue.ts';
-import { invalidateKeys } from './cycle.ts';
+import { invalidateKeys } from '../key-invalidation.ts';
 import type { Buyer } from './invoicing.ts';
 import { paymentRequestFor, settlePayment, type SettlementDeps } from './settlement.ts';
 

@@ -11,7 +11,7 @@ import {
 } from '@tollgate/core';
 import type { PaymentOutcome, PaymentRequest } from '@tollgate/runtime';
 import type { Invoice, IssuedInvoice, Payment, Repositories } from '@tollgate/store';
-import { invalidateKeys } from './cycle.ts';
+import { invalidateKeys } from '../key-invalidation.ts';
 import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, vatRateFor, type BillingSettings } from './invoicing.ts';
 
 /*

@@ -1,5 +1,6 @@
 import type { CreatePlanBody, CreateProductBody, CreateRouteBody, UpdatePlanBody, UpdateProductBody, UpdateRouteBody } from '@tollgate/contracts';
 import { type EventBus, type Plan, type Product, type ProductRoute } from '@tollgate/core';
+import { invalidatePlanKeys } from '@tollgate/jobs';
 import { UniqueViolationError, type NewPlan, type ProductFilter, type Repositories } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
 import { exactMicros, exactMinor } from './money-input.ts';
@@ -148,7 +149,7 @@ export class CatalogService {
     if (body.isActive !== undefined) change.isActive = body.isActive;
     const updated = await this.repos.catalog.updatePlan(plan.id, change);
     if (!updated) throw notFound('Plan', idOrCode);
-    await this.bus.publish({ topic: 'keys.invalidate', keyHashes: await this.repos.keys.hashesForPlan(plan.id) });
+    await invalidatePlanKeys({ repos: this.repos, bus: this.bus }, plan.id);
     return updated;
   }
 

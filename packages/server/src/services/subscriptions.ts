@@ -1,6 +1,6 @@
 import type { CustomPlanBody } from '@tollgate/contracts';
 import { classifyPlanChange, isFreePlan, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type Plan, type Subscription, type User } from '@tollgate/core';
-import { invalidateKeys } from '@tollgate/jobs';
+import { invalidateKeys, invalidatePlanKeys } from '@tollgate/jobs';
 import { UniqueViolationError, type Repositories, type SubscriptionWithPlan } from '@tollgate/store';
 import { AppError, notFound } from '../http/app-error.ts';
 import type { BillingService } from './billing.ts';
@@ -198,7 +198,7 @@ export class SubscriptionService {
           customerId: user.id,
           isActive: true,
         });
-    if (existing) await this.bus.publish({ topic: 'keys.invalidate', keyHashes: await this.repos.keys.hashesForPlan(plan.id) });
+    if (existing) await invalidatePlanKeys({ repos: this.repos, bus: this.bus }, plan.id);
     await this.audit(actorId, 'plan.custom_terms', plan.id, { userId: user.id, basePlanCode: base.code, ...terms });
     return { plan, subscription: await this.grant(actorId, user.email, plan.code) };
   }
