@@ -36,7 +36,10 @@ export interface UsageWriterOptions {
    * calls in memory, and the blocks written hold how each call counted).
    */
   rollupHoldMs?: number;
-  /** Rollup and counter rows held at most before they are written anyway (default 500): few rows cost little, and keep analytics current. */
+  /**
+   * Rollup and counter rows held at most before they are written anyway (default 1,000: a
+   * minute's rollup and counter of 500 keys): few rows cost little, and keep analytics current.
+   */
   rollupRowsAtOnce?: number;
 }
 
@@ -92,7 +95,7 @@ export class UsageWriter {
     this.batchKeys = options.batchKeys ?? 1_000;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
     this.rollupHoldMs = options.rollupHoldMs ?? 60_000;
-    this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 500;
+    this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 1_000;
   }
 
   /**
