@@ -1,15 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestRedis, redisAvailable, TEST_REDIS_URL } from '@tollgate/runtime/testing';
-import { freePort, openTestPostgres, postgresAvailable, TEST_DATABASE_URL, type TestDatabase } from '@tollgate/store/testing';
+import { openTestPostgres, postgresAvailable, TEST_DATABASE_URL, type TestDatabase } from '@tollgate/store/testing';
+import { startServe } from './serve.ts';
 
 /*
  * Distributed mode, an instance killed with SIGKILL: the counts that bill live in Redis, so the
  * next instance continues from them, although the killed one never wrote its usage buffer.
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const available = (await redisAvailable()) && (await postgresAvailable());
 const PRICE = '/v1/tokens/V6FjH7P33dh7tVHHLHczC4hyG2NUA2YatLmXiDrKRgV7/price';
 
@@ -29,36 +28,16 @@ describe.skipIf(!available)('distributed mode: an instance killed with SIGKILL',
   });
 
   async function instance(): Promise<{ base: string; child: ChildProcess }> {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['bin/tollgate.js', 'serve'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: TEST_DATABASE_URL,
-        DATABASE_SCHEMA: database.schema,
-        REDIS_URL: TEST_REDIS_URL,
-        REDIS_KEY_PREFIX: redis.prefix,
-        // Nothing reaches the database's counters before the kill.
-        USAGE_FLUSH_INTERVAL_MS: '60000',
-        WORKERS: 'false',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const started = await startServe({
+      DATABASE_URL: TEST_DATABASE_URL,
+      DATABASE_SCHEMA: database.schema,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: redis.prefix,
+      // Nothing reaches the database's counters before the kill.
+      USAGE_FLUSH_INTERVAL_MS: '60000',
     });
-    children.push(child);
-    let output = '';
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
-    const base = `http://127.0.0.1:${port}`;
-    await expect
-      .poll(async () => {
-        if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}:\n${output}`);
-        return fetch(`${base}/ready`).then((r) => r.status, () => 0);
-      }, { timeout: 60_000, interval: 250 })
-      .toBe(200);
-    return { base, child };
+    children.push(started.child);
+    return started;
   }
 
   it('the next instance continues the daily count where the killed one left it', async () => {

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '@tollgate/store/testing';
+import { startServe } from './serve.ts';
 
 /*
  * The embedded database, a process killed with SIGKILL while its usage writer held the minute
@@ -12,7 +12,6 @@ import { freePort } from '@tollgate/store/testing';
  * key's daily count and the analytics go on from where the killed one left them.
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const PRICE = '/v1/tokens/V6FjH7P33dh7tVHHLHczC4hyG2NUA2YatLmXiDrKRgV7/price';
 /**
  * Keys enough that their rollups and counters (two rows a key) pass the 1,000 rows the writer
@@ -38,24 +37,9 @@ describe('embedded database: a process killed with SIGKILL', () => {
   });
 
   async function instance(flushIntervalMs: number): Promise<{ base: string; child: ChildProcess }> {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['bin/tollgate.js', 'serve'], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', USAGE_FLUSH_INTERVAL_MS: String(flushIntervalMs), WORKERS: 'false', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
-    const base = `http://127.0.0.1:${port}`;
-    await expect
-      .poll(async () => {
-        if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}:\n${output}`);
-        return fetch(`${base}/ready`).then((r) => r.status, () => 0);
-      }, { timeout: 60_000, interval: 250 })
-      .toBe(200);
-    return { base, child };
+    const started = await startServe({ DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', USAGE_FLUSH_INTERVAL_MS: String(flushIntervalMs) });
+    children.push(started.child);
+    return started;
   }
 
   const usageOf = async (base: string) => ((await (await fetch(`${base}/health`)).json()) as { usage: Usage }).usage;
