@@ -9,7 +9,8 @@ import { CallBatch, type UsageRecord } from '../../packages/core/src/index.ts';
  * before the keys are made, to try a change of the tables. The batches are built before they are
  * timed, as the usage writer builds them while the calls come; WARM s of writes first let V8
  * finish compiling PGlite's wasm (its background compilation counts in the process's CPU).
- * DEFER=1 writes as the usage writer does, the minute rollups held back (not timed).
+ * DEFER=1 writes as the usage writer does, the minute rollups held back (not timed). Prints
+ * the longest pause of the event loop during the writes too: what a call arriving then waits.
  *
  *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1, BATCH=10000, BATCHES=60, WARM=5)
  */
@@ -50,9 +51,31 @@ do {
 } while (Date.now() < warmUntil);
 
 const batches = Array.from({ length: BATCHES }, (_, i) => CallBatch.of(batch(next + i * BATCH)));
+// The event loop's turns, as the server's would come between the writer's statements: the
+// longest gap between two is what a call arriving then would wait. The writer yields between
+// batches, as here.
+const gaps: number[] = [];
+let probing = true;
+let lastTurn = performance.now();
+const probe = () => {
+  const now = performance.now();
+  gaps.push(now - lastTurn);
+  lastTurn = now;
+  if (probing) setImmediate(probe);
+};
 const before = process.cpuUsage();
 const t0 = performance.now();
-for (const calls of batches) await write(calls);
+setImmediate(probe);
+for (const calls of batches) {
+  await write(calls);
+  await new Promise((resolve) => setImmediate(resolve));
+}
+probing = false;
 const used = process.cpuUsage(before);
-console.log(`${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record`);
+gaps.sort((a, b) => a - b);
+const pauses = { max: (gaps.at(-1) ?? 0) * 1e6, percentile: (p: number) => (gaps[Math.floor((gaps.length - 1) * p / 100)] ?? 0) * 1e6 };
+console.log(
+  `${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record, ` +
+    `longest pause ${(pauses.max / 1e6).toFixed(1)} ms (p99 ${(pauses.percentile(99) / 1e6).toFixed(1)})`,
+);
 await db.close();

@@ -44,8 +44,11 @@ export interface DeferredRollups {
   counters: CounterRow[];
 }
 
-/** Rollup and counter rows written at once at most: a statement of them holds PGlite ~25 µs a row. */
-const ROWS_PER_STATEMENT = 5_000;
+/**
+ * Rollup and counter rows written at once at most: a statement of them holds PGlite ~25 µs a row,
+ * and the server waits for it; 500 rows are a pause of ~10 ms, and cost ~15 % more than 5,000 at once.
+ */
+const ROWS_PER_STATEMENT = 500;
 /** Blocks folded from the log in one statement (up to 1,000 calls each). */
 const REPLAY_BLOCKS = 50;
 
@@ -192,6 +195,8 @@ interface Block {
 
 /** Calls a block holds at most (~1 ms of PGlite's time each), so no row grows past ~30 kB. */
 const BLOCK_RECORDS = 1_000;
+/** Blocks written in one statement at most: ~2,000 calls, a pause in serving of a few ms (docs/benchmarks.md). */
+const BLOCKS_PER_STATEMENT = 2;
 
 /**
  * The block format the writer writes (schema.ts): a call's texts, status and sandbox flag as one
@@ -225,9 +230,10 @@ function groupedByKey(batch: CallBatch): Int32Array {
 
 /**
  * A batch's calls as blocks of up to BLOCK_RECORDS calls of one UTC hour (so pruning, a block at
- * a time, keeps at most an hour's calls past its cutoff), taken in `order` (grouped by key).
+ * a time, keeps at most an hour's calls past its cutoff), taken in `order` (grouped by key): each
+ * block's calls, to encode when its statement is due.
  */
-function encodeBlocks(batch: CallBatch, order: Int32Array): Block[] {
+function blocksOf(batch: CallBatch, order: Int32Array): number[][] {
   const byHour = new Map<number, number[]>();
   for (const index of order) {
     const hour = Math.floor((batch.createdAtMs[index] as number) / 3_600_000);
@@ -235,9 +241,9 @@ function encodeBlocks(batch: CallBatch, order: Int32Array): Block[] {
     if (calls) calls.push(index);
     else byHour.set(hour, [index]);
   }
-  const blocks: Block[] = [];
+  const blocks: number[][] = [];
   for (const calls of byHour.values()) {
-    for (let at = 0; at < calls.length; at += BLOCK_RECORDS) blocks.push(encodeBlock(batch, calls.slice(at, at + BLOCK_RECORDS)));
+    for (let at = 0; at < calls.length; at += BLOCK_RECORDS) blocks.push(calls.slice(at, at + BLOCK_RECORDS));
   }
   return blocks;
 }
@@ -307,6 +313,33 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
     lines[n] = `${headPosition}\t${id.slice(cut)}\t${shape}\t${batch.bytesIn[i]}\t${batch.bytesOut[i]}\t${batch.latenciesMs[i]}\t${(createdAtMs[i] as number) - firstAt}`;
   }
   return { firstAt, lastAt, count: calls.length, strings, records: lines.join('\n') };
+}
+
+/**
+ * One statement (writable CTEs, all or nothing): blocks of the call log and, if given, rollups
+ * and counters. With `fresh` (the batch id's insert), nothing is written when it finds the batch
+ * written before. Answers the ids of the blocks written.
+ */
+async function insertBlocks(db: Db, blocks: readonly Block[], pending: boolean, rows: { fresh?: SQL; rollups?: readonly RollupRow[]; counters?: readonly CounterRow[] }): Promise<number[]> {
+  const values = blocks.map(
+    (block) =>
+      sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
+           ${sql.param(block.strings)}::text[], ${block.records}::text, ${pending}::boolean, ${pending}::boolean)`,
+  );
+  const isFresh = sql`exists (select 1 from fresh)`;
+  const [row] = await queryRows<{ blockIds: string[] | null }>(
+    db,
+    sql`with fresh as (${rows.fresh ?? sql`select 1 as id`}),
+    ${rows.rollups ? sql`rollups as (${upsertRollups(rows.rollups, isFresh)}),` : sql``}
+    ${rows.counters ? sql`counters as (${upsertCounters(rows.counters, isFresh)}),` : sql``}
+    blocks as (
+      insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending, counters_pending)
+      select * from (values ${sql.join(values, sql`, `)}) as b where ${isFresh}
+      returning id
+    )
+    select (select array_agg(id order by id)::text[] from blocks) as "blockIds"`,
+  );
+  return (row?.blockIds ?? []).map(Number);
 }
 
 /** The counter of a key and the month of `at` in `counters`, added at zero if new. */
@@ -475,36 +508,33 @@ export class UsageRepository {
     }
   }
 
-  /** Answers the ids of the blocks written (none when the batch had been written before). */
+  /**
+   * Answers the ids of the blocks written (none when the batch had been written before). A batch
+   * of more than BLOCKS_PER_STATEMENT blocks goes in several statements of one transaction, each
+   * block encoded when its statement is due, with a turn of the event loop between them: on
+   * PGlite a statement is a pause in serving (a second's calls took ~50 ms in one).
+   */
   private async writeTransaction({ batchId, deferRollups, calls, order, counters, rollups, events }: SortedBatch): Promise<number[]> {
-    const fresh = batchId === null ? sql`select 1 as id` : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
-    const blocks = encodeBlocks(calls, order).map(
-      (block) =>
-        sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
-             ${sql.param(block.strings)}::text[], ${block.records}::text, ${deferRollups}::boolean, ${deferRollups}::boolean)`,
-    );
-    // One statement (writable CTEs, all or nothing): each statement is a round trip into PGlite,
-    // which costs more than a thousand records' rollups. Nothing is written when `fresh` finds
-    // the batch written before.
+    const fresh = batchId === null ? undefined : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
+    const blocks = blocksOf(calls, order);
+    const slice = (at: number) => blocks.slice(at, at + BLOCKS_PER_STATEMENT).map((block) => encodeBlock(calls, block));
     const write = async (db: Db): Promise<number[]> => {
-      const [row] = await queryRows<{ blockIds: string[] | null }>(
-        db,
-        sql`with fresh as (${fresh}),
-        ${deferRollups ? sql`` : sql`rollups as (${upsertRollups(rollups, sql`exists (select 1 from fresh)`)}),
-          counters as (${upsertCounters(counters, sql`exists (select 1 from fresh)`)}),`}
-        blocks as (
-          insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending, counters_pending)
-          select * from (values ${sql.join(blocks, sql`, `)}) as b where exists (select 1 from fresh)
-          returning id
-        )
-        select (select array_agg(id order by id)::text[] from blocks) as "blockIds"`,
-      );
-      return (row?.blockIds ?? []).map(Number);
+      // The rollups and counters go with the last slice, so that on PostgreSQL their rows stay
+      // locked the shortest time; the first slice finds out whether the batch is new.
+      const last = blocks.length - BLOCKS_PER_STATEMENT;
+      const withRows = deferRollups ? {} : { rollups, counters };
+      const blockIds = await insertBlocks(db, slice(0), deferRollups, { fresh, ...(last <= 0 ? withRows : {}) });
+      if (blockIds.length === 0) return blockIds;
+      for (let at = BLOCKS_PER_STATEMENT; at < blocks.length; at += BLOCKS_PER_STATEMENT) {
+        await yieldToEventLoop();
+        blockIds.push(...(await insertBlocks(db, slice(at), deferRollups, at >= last ? withRows : {})));
+      }
+      return blockIds;
     };
-    if (events.length === 0) return write(this.db);
+    if (events.length === 0 && blocks.length <= BLOCKS_PER_STATEMENT) return write(this.db);
     return this.db.transaction(async (tx) => {
       const blockIds = await write(tx as unknown as Db);
-      if (blockIds.length > 0) await insertWebhookEvents(tx as unknown as Db, events);
+      if (blockIds.length > 0 && events.length > 0) await insertWebhookEvents(tx as unknown as Db, events);
       return blockIds;
     });
   }
