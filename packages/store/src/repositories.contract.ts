@@ -987,6 +987,14 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(rows.map((r) => Number(r.count))).toEqual([3]);
       });
 
+      it('writeBatch counts calls without a key and with an empty key in one rollup, whatever their order', async () => {
+        const productId = `prd_${uid()}`;
+        const none = { userId: null, productId, routePath: '/v1/memes', createdAt: new Date(Date.UTC(2003, 0, 2, 10)) };
+        await repos.usage.writeBatch([usage({ ...none, apiKeyId: '' }), usage({ ...none, apiKeyId: null }), usage({ ...none, apiKeyId: 'key_between' }), usage({ ...none, apiKeyId: '' })]);
+        const rows = await queryRows<{ key: string; count: number | string }>(database.db, sql`select api_key_id as key, count from usage_rollups where product_id = ${productId} order by 1`);
+        expect(rows.map((r) => [r.key, Number(r.count)])).toEqual([['', 3], ['key_between', 1]]);
+      });
+
       it('pruneRecords deletes the call records before a time, a batch at a time, and keeps the rest', async () => {
         const { user, key } = await makeKeyOwner();
         const mine = { apiKeyId: key.id, userId: user.id };

@@ -58,15 +58,19 @@ const REPLAY_BLOCKS = 50;
  * so a row given to `add` belongs to this.
  */
 export class PendingRollups {
-  private readonly rows = new Map<string, RollupRow>();
-  private readonly counters = new Map<string, CounterRow>();
+  /**
+   * Each key's rows, found among the key's own: a key holds a few (its minutes, endpoints and
+   * statuses), and with many keys, text keys for one map of all rows cost ~1 µs a row.
+   */
+  private readonly keys = new Map<string, { rollups: RollupRow[]; counters: CounterRow[] }>();
+  private rows = 0;
   private blockIds: number[] = [];
   /** When the first rollup held now was added (ms since the epoch); NaN when none is held. */
   since = NaN;
 
   /** Rows held: rollups and counters. */
   get size(): number {
-    return this.rows.size + this.counters.size;
+    return this.rows;
   }
 
   /** Blocks whose rollups are held. */
@@ -79,10 +83,11 @@ export class PendingRollups {
     if (this.blockIds.length === 0) this.since = nowMs;
     for (const id of deferred.blockIds) this.blockIds.push(id);
     for (const row of deferred.rollups) {
-      const id = `${row.keyId}\u0000${row.minute}\u0000${row.endpoint}\u0000${row.status}\u0000${row.userId}\u0000${row.productId}`;
-      const held = this.rows.get(id);
+      const { rollups } = this.heldOf(row.keyId);
+      const held = rollups.find((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
       if (!held) {
-        this.rows.set(id, row);
+        rollups.push(row);
+        this.rows++;
         continue;
       }
       held.count += row.count;
@@ -90,18 +95,34 @@ export class PendingRollups {
       held.latency += row.latency;
     }
     for (const row of deferred.counters) {
-      const id = `${row.keyId}\u0000${row.period}`;
-      const held = this.counters.get(id);
+      const { counters } = this.heldOf(row.keyId);
+      const held = counters.find((h) => h.period === row.period);
       if (held) addCounter(held, row);
-      else this.counters.set(id, row);
+      else {
+        counters.push(row);
+        this.rows++;
+      }
     }
+  }
+
+  private heldOf(keyId: string): { rollups: RollupRow[]; counters: CounterRow[] } {
+    let held = this.keys.get(keyId);
+    if (!held) {
+      held = { rollups: [], counters: [] };
+      this.keys.set(keyId, held);
+    }
+    return held;
   }
 
   /** Everything held, for `writeRollups`; this is empty after. */
   take(): DeferredRollups {
-    const taken = { blockIds: this.blockIds, rollups: [...this.rows.values()], counters: [...this.counters.values()] };
-    this.rows.clear();
-    this.counters.clear();
+    const taken: DeferredRollups = { blockIds: this.blockIds, rollups: [], counters: [] };
+    for (const held of this.keys.values()) {
+      for (const row of held.rollups) taken.rollups.push(row);
+      for (const row of held.counters) taken.counters.push(row);
+    }
+    this.keys.clear();
+    this.rows = 0;
     this.blockIds = [];
     this.since = NaN;
     return taken;
@@ -215,16 +236,18 @@ const REQUEST_ID_TAIL = 6;
  * in the batch's texts. With many keys the calls come interleaved, and every block of a batch held
  * the texts and shapes of nearly all its keys (~55 kB more a block with 1,000 keys, for PGlite to
  * take at ~10 ns a byte); grouped, a block holds those of its own calls' keys, and consecutive
- * calls mostly share their key, shape and rollup, which the loops below try first.
+ * calls mostly share their key, shape and rollup, which the loops below try first. Calls whose
+ * key is the empty text (`blank`, -1 if none) go with those without one: their rollups are one.
  */
-function groupedByKey(batch: CallBatch): Int32Array {
+function groupedByKey(batch: CallBatch, blank: number): Int32Array {
   const order = new Int32Array(batch.length);
   const keyIds = batch.column('apiKeyId');
   // Slot 0 is for calls without a key (NO_TEXT, -1); a text at position p counts in slot p + 1.
+  const slotOf = (i: number) => (keyIds[i] === blank ? 0 : (keyIds[i] as number) + 1);
   const starts = new Int32Array(batch.texts.length + 2);
-  for (let i = 0; i < batch.length; i++) (starts[(keyIds[i] as number) + 2] as number)++;
+  for (let i = 0; i < batch.length; i++) (starts[slotOf(i) + 1] as number)++;
   for (let slot = 1; slot < starts.length; slot++) starts[slot] = (starts[slot] as number) + (starts[slot - 1] as number);
-  for (let i = 0; i < batch.length; i++) order[(starts[(keyIds[i] as number) + 1] as number)++] = i;
+  for (let i = 0; i < batch.length; i++) order[(starts[slotOf(i)] as number)++] = i;
   return order;
 }
 
@@ -342,16 +365,21 @@ async function insertBlocks(db: Db, blocks: readonly Block[], pending: boolean, 
   return (row?.blockIds ?? []).map(Number);
 }
 
-/** The counter of a key and the month of `at` in `counters`, added at zero if new. */
-function counter(counters: Map<string, CounterRow>, keyId: string, at: number): CounterRow {
-  const period = monthCounter(at);
-  const id = `${keyId}|${period}`;
-  let row = counters.get(id);
-  if (!row) {
-    row = { keyId, period, count: 0, overage: 0, dayStartMs: at - (at % 86_400_000), dayCount: 0, calls: 0, lastAt: at };
-    counters.set(id, row);
-  }
-  return row;
+/** A key's rollup in a batch, by the positions of its texts in the batch. */
+interface KeyRollup {
+  minute: number;
+  endpoint: number;
+  status: number;
+  user: number;
+  product: number;
+  row: RollupRow;
+}
+
+/** A key's counter of a month in a batch. */
+interface KeyMonth {
+  start: number;
+  end: number;
+  row: CounterRow;
 }
 
 /** Code-point order, the same for every writer whatever its locale. */
@@ -414,8 +442,8 @@ export class UsageRepository {
     const routePaths = calls.column('routePath');
     const paths = calls.column('path');
     const blank = texts.indexOf('');
-    const counters = new Map<string, CounterRow>();
-    const rollups = new Map<string, RollupRow>();
+    const counters: CounterRow[] = [];
+    const rollups: RollupRow[] = [];
     const events: NewWebhookEvent[] = [];
     for (const [index, reached] of calls.quotaEvents) {
       const keyId = calls.text('apiKeyId', index);
@@ -428,14 +456,16 @@ export class UsageRepository {
     const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
     const minuteOf = (i: number) => (createdAtMs[i] as number) - ((createdAtMs[i] as number) % 60_000);
     const endpointOf = (i: number) => (routePaths[i] !== NO_TEXT ? (routePaths[i] as number) : (paths[i] as number));
-    // Consecutive calls mostly share their key, minute, endpoint and status: the previous call's
-    // rollup and counters are tried before building the maps' text keys.
+    // A key's calls come together (`order`), so its rollups and month counters are looked up
+    // among its own, by numbers: with a key per call, text keys for maps of the whole batch cost
+    // more than the rest of the batch's JavaScript. Consecutive calls mostly share their rollup
+    // and counter, which are tried first.
+    let ownRollups: KeyRollup[] = [];
+    let ownMonths: KeyMonth[] = [];
+    let currentKey = NaN;
     let rollup: RollupRow | undefined;
-    let month: CounterRow | undefined;
-    let monthKey = NaN;
-    let monthStart = NaN;
-    let monthEnd = NaN;
-    const order = groupedByKey(calls);
+    let month: KeyMonth | undefined;
+    const order = groupedByKey(calls, blank);
     for (let n = 0; n < order.length; n++) {
       const i = order[n] as number;
       const at = createdAtMs[i] as number;
@@ -444,58 +474,81 @@ export class UsageRepository {
       const endpoint = endpointOf(i);
       const status = statusCodes[i] as number;
       const previous = order[n - 1] as number;
+      if (none(key) !== currentKey) {
+        currentKey = none(key);
+        ownRollups = [];
+        ownMonths = [];
+        rollup = undefined;
+        month = undefined;
+      }
       if (
         !rollup ||
         minute !== minuteOf(previous) ||
-        key !== keyIds[previous] ||
         status !== statusCodes[previous] ||
         endpoint !== endpointOf(previous) ||
         userIds[i] !== userIds[previous] ||
         productIds[i] !== productIds[previous]
       ) {
-        const rollupKeyId = none(key);
         const user = none(userIds[i] as number);
         const product = none(productIds[i] as number);
-        const rollupKey = `${rollupKeyId}|${minute}|${endpoint}|${status}|${user}|${product}`;
-        rollup = rollups.get(rollupKey);
+        rollup = undefined;
+        for (const own of ownRollups) {
+          if (own.minute === minute && own.endpoint === endpoint && own.status === status && own.user === user && own.product === product) {
+            rollup = own.row;
+            break;
+          }
+        }
         if (!rollup) {
-          rollup = { keyId: textOf(rollupKeyId), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
-          rollups.set(rollupKey, rollup);
+          rollup = { keyId: textOf(none(key)), minute, endpoint: textOf(endpoint), status, userId: textOf(user), productId: textOf(product), count: 0, bytes: 0, latency: 0 };
+          ownRollups.push({ minute, endpoint, status, user, product, row: rollup });
+          rollups.push(rollup);
         }
       }
       rollup.count++;
       rollup.bytes += (calls.bytesIn[i] as number) + (calls.bytesOut[i] as number);
       rollup.latency += calls.latenciesMs[i] as number;
       if (key === NO_TEXT) continue;
-      if (!month || monthKey !== key || at < monthStart || at >= monthEnd) {
-        monthKey = key;
-        monthStart = monthStartMs(at);
-        monthEnd = nextMonthStartMs(at);
-        month = counter(counters, texts[key] as string, at);
+      if (!month || at < month.start || at >= month.end) {
+        const start = monthStartMs(at);
+        month = undefined;
+        for (const own of ownMonths) {
+          if (own.start === start) {
+            month = own;
+            break;
+          }
+        }
+        if (!month) {
+          const row = { keyId: texts[key] as string, period: monthCounter(at), count: 0, overage: 0, dayStartMs: at - (at % 86_400_000), dayCount: 0, calls: 0, lastAt: at };
+          month = { start, end: nextMonthStartMs(at), row };
+          ownMonths.push(month);
+          counters.push(row);
+        }
       }
-      month.calls++;
-      if (at > month.lastAt) month.lastAt = at;
+      const counter = month.row;
+      counter.calls++;
+      if (at > counter.lastAt) counter.lastAt = at;
       // A key's calls are nearly in time order; one of a later day starts that day's count.
       const dayStartMs = at - (at % 86_400_000);
-      if (dayStartMs > month.dayStartMs) {
-        month.dayStartMs = dayStartMs;
-        month.dayCount = 0;
+      if (dayStartMs > counter.dayStartMs) {
+        counter.dayStartMs = dayStartMs;
+        counter.dayCount = 0;
       }
       if (!calls.counted(i)) continue;
-      month.count++;
-      if (dayStartMs === month.dayStartMs) month.dayCount++;
-      if (calls.overage(i)) month.overage++;
+      counter.count++;
+      if (dayStartMs === counter.dayStartMs) counter.dayCount++;
+      if (calls.overage(i)) counter.overage++;
     }
     // Rows are locked in one order (the primary key's) so concurrent writers rarely deadlock;
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
+    // Deferred rows are sorted when they are written (`writeRollups`).
     const batch: SortedBatch = {
       batchId: batchId ?? null,
       deferRollups,
       calls,
       order,
       events,
-      counters: [...counters.values()].sort(compareCounters),
-      rollups: [...rollups.values()].sort(compareRollups),
+      counters: deferRollups ? counters : counters.sort(compareCounters),
+      rollups: deferRollups ? rollups : rollups.sort(compareRollups),
     };
     for (let attempt = 1; ; attempt++) {
       try {
