@@ -84,7 +84,7 @@ export class PendingRollups {
     for (const id of deferred.blockIds) this.blockIds.push(id);
     for (const row of deferred.rollups) {
       const { rollups } = this.heldOf(row.keyId);
-      const held = rollups.find((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
+      const held = rollups.findLast((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
       if (!held) {
         rollups.push(row);
         this.rows++;
@@ -194,7 +194,8 @@ function upsertCounters(rows: readonly CounterRow[], when?: SQL): SQL {
     ${addToExistingCounter}`;
 }
 
-interface SortedBatch {
+/** A batch ready to write: its calls' order, and its rows (in lock order unless deferred). */
+interface PreparedBatch {
   batchId: string | null;
   deferRollups: boolean;
   calls: CallBatch;
@@ -492,7 +493,9 @@ export class UsageRepository {
         const user = none(userIds[i] as number);
         const product = none(productIds[i] as number);
         rollup = undefined;
-        for (const own of ownRollups) {
+        // Newest first: a key's calls come in time order, so its current minute's rows are last.
+        for (let r = ownRollups.length - 1; r >= 0; r--) {
+          const own = ownRollups[r] as KeyRollup;
           if (own.minute === minute && own.endpoint === endpoint && own.status === status && own.user === user && own.product === product) {
             rollup = own.row;
             break;
@@ -541,7 +544,7 @@ export class UsageRepository {
     // Rows are locked in one order (the primary key's) so concurrent writers rarely deadlock;
     // when PostgreSQL still picks this transaction as a deadlock victim, the batch is retried.
     // Deferred rows are sorted when they are written (`writeRollups`).
-    const batch: SortedBatch = {
+    const batch: PreparedBatch = {
       batchId: batchId ?? null,
       deferRollups,
       calls,
@@ -567,7 +570,7 @@ export class UsageRepository {
    * block encoded when its statement is due, with a turn of the event loop between them: on
    * PGlite a statement is a pause in serving (a second's calls took ~50 ms in one).
    */
-  private async writeTransaction({ batchId, deferRollups, calls, order, counters, rollups, events }: SortedBatch): Promise<number[]> {
+  private async writeTransaction({ batchId, deferRollups, calls, order, counters, rollups, events }: PreparedBatch): Promise<number[]> {
     const fresh = batchId === null ? undefined : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
     const blocks = blocksOf(calls, order);
     const slice = (at: number) => blocks.slice(at, at + BLOCKS_PER_STATEMENT).map((block) => encodeBlock(calls, block));
