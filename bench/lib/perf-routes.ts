@@ -57,7 +57,7 @@ const PARTS: [string, RegExp][] = [
   ['demo upstream', /JS:\*?handleDemoRequest /],
   ['usage record (pipeline)', /JS:\*?record .*gateway\/pipeline\.ts/],
   ['usage flush', /JS:\W?drain .*usage-writer\.ts/],
-  ['call log blocks (encode)', /JS:\*?encodeBlocks /],
+  ['call log blocks (encode)', /JS:\*?encodeBlocks? /],
   ['key cache', /JS:\*?get .*lru-cache/],
   ['sha256', /node::crypto::Hash::OneShotDigest/],
   ['route table', /JS:\*?match .*gateway\/route-table\.ts/],

@@ -350,6 +350,11 @@ async function insertBlocks(db: Db, blocks: readonly Block[], pending: boolean, 
       sql`(${BLOCK_FORMAT}::smallint, ${new Date(block.firstAt).toISOString()}::timestamptz, ${new Date(block.lastAt).toISOString()}::timestamptz, ${block.count}::int,
            ${sql.param(block.strings)}::text[], ${block.records}::text, ${pending}::boolean, ${pending}::boolean)`,
   );
+  const insert = sql`insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending, counters_pending)`;
+  if (!rows.fresh && !rows.rollups && !rows.counters) {
+    // A plain insert: PGlite plans it in about half the time of the statement below.
+    return (await queryRows<{ id: string }>(db, sql`${insert} values ${sql.join(values, sql`, `)} returning id`)).map((r) => Number(r.id));
+  }
   const isFresh = sql`exists (select 1 from fresh)`;
   const [row] = await queryRows<{ blockIds: string[] | null }>(
     db,
@@ -357,7 +362,7 @@ async function insertBlocks(db: Db, blocks: readonly Block[], pending: boolean, 
     ${rows.rollups ? sql`rollups as (${upsertRollups(rows.rollups, isFresh)}),` : sql``}
     ${rows.counters ? sql`counters as (${upsertCounters(rows.counters, isFresh)}),` : sql``}
     blocks as (
-      insert into api_usage_blocks (format, first_at, last_at, count, strings, records, rollup_pending, counters_pending)
+      ${insert}
       select * from (values ${sql.join(values, sql`, `)}) as b where ${isFresh}
       returning id
     )
