@@ -83,10 +83,10 @@ export class PendingRollups {
     if (this.blockIds.length === 0) this.since = nowMs;
     for (const id of deferred.blockIds) this.blockIds.push(id);
     for (const row of deferred.rollups) {
-      const { rollups } = this.heldOf(row.keyId);
-      const held = rollups.findLast((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
+      const own = this.heldOf(row.keyId);
+      const held = own.rollups.findLast((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
       if (!held) {
-        rollups.push(row);
+        own.rollups = appended(own.rollups, row);
         this.rows++;
         continue;
       }
@@ -95,11 +95,11 @@ export class PendingRollups {
       held.latency += row.latency;
     }
     for (const row of deferred.counters) {
-      const { counters } = this.heldOf(row.keyId);
-      const held = counters.find((h) => h.period === row.period);
+      const own = this.heldOf(row.keyId);
+      const held = own.counters.find((h) => h.period === row.period);
       if (held) addCounter(held, row);
       else {
-        counters.push(row);
+        own.counters = appended(own.counters, row);
         this.rows++;
       }
     }
@@ -108,7 +108,7 @@ export class PendingRollups {
   private heldOf(keyId: string): { rollups: RollupRow[]; counters: CounterRow[] } {
     let held = this.keys.get(keyId);
     if (!held) {
-      held = { rollups: [], counters: [] };
+      held = { rollups: NONE_HELD, counters: NONE_HELD };
       this.keys.set(keyId, held);
     }
     return held;
@@ -127,6 +127,21 @@ export class PendingRollups {
     this.since = NaN;
     return taken;
   }
+}
+
+/** A key's empty list of held rows: never added to (`appended` makes a new list). */
+const NONE_HELD: never[] = [];
+
+/**
+ * `rows` with `row` at the end, in a list only as long as it needs: a key holds one or two rows
+ * of each kind, and V8 gives an array that grows by `push` room for 16 more (a held row cost
+ * ~300 bytes that way, most of them empty slots).
+ */
+function appended<T>(rows: T[], row: T): T[] {
+  if (rows.length === 0) return [row];
+  if (rows.length < 4) return [...rows, row];
+  rows.push(row);
+  return rows;
 }
 
 /** Adds a later batch's counter of the same key and month to `held`, as the counter upsert adds rows. */
