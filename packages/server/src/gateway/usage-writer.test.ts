@@ -93,6 +93,22 @@ describe('UsageWriter', () => {
     await few.stop();
   });
 
+  it('writes the rows held once they are maxHeldRows, however recent', async () => {
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    const capped = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20, rollupRowsAtOnce: 0, rollupHoldMs: 60_000, maxHeldRows: 4 });
+    capped.start();
+    capped.record(testUsageRecord({ apiKeyId: 'key_cap_a', createdAt: new Date(now) }));
+    await settle(120);
+    expect(capped.heldRollups).toBe(2); // a rollup and a counter: under the cap, held
+    expect(await rolledUp('key_cap_a')).toBe(0);
+    capped.record(testUsageRecord({ apiKeyId: 'key_cap_b', createdAt: new Date(now + 1) }));
+    await expect.poll(() => rolledUp('key_cap_b'), { timeout: 2_000, interval: 20 }).toBe(1);
+    expect(await rolledUp('key_cap_a')).toBe(1);
+    expect(await Promise.all(['key_cap_a', 'key_cap_b'].map(counted))).toEqual([{ calls: 1, count: 1 }, { calls: 1, count: 1 }]);
+    expect(capped.heldRollups).toBe(0);
+    await capped.stop();
+  });
+
   it("folds from the log the rollups a stopped writer held, once its calls are ten minutes old", async () => {
     const old = Date.now() - 11 * 60_000;
     // A writer that wrote these calls and stopped before writing their rollups.

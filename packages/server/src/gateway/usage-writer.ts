@@ -41,10 +41,17 @@ export interface UsageWriterOptions {
    * minute's rollup and counter of 500 keys): few rows cost little, and keep analytics current.
    */
   rollupRowsAtOnce?: number;
+  /**
+   * Rollup and counter rows held at most, whatever the time (default 400,000; ~270 bytes a row:
+   * ~110 MB). Within a minute's hold a key holds its counter and a rollup of each minute it was
+   * called in (two, when the hold spans a minute's end): room for ~130,000 keys a minute to be
+   * written once a minute. Reached sooner, every key's rows are written again each time: with
+   * 100,000 keys and a cap of 200,000, about two rows a call, which tripled the usage write's
+   * cost (docs/benchmarks.md).
+   */
+  maxHeldRows?: number;
 }
 
-/** Rollup rows held at most, whatever the time (memory: ~200 bytes a row). */
-const MAX_HELD_ROLLUPS = 200_000;
 /**
  * Blocks still `rollup_pending` whose calls all came this long ago belong to no live writer (one
  * writes what it holds within rollupHoldMs): they are folded from the log, once a minute.
@@ -80,6 +87,7 @@ export class UsageWriter {
   private unrecoveredBefore: Date | null = null;
   private readonly rollupHoldMs: number;
   private readonly rollupRowsAtOnce: number;
+  private readonly maxHeldRows: number;
   private readonly batchSize: number;
   private readonly batchKeys: number;
   private readonly maxBuffered: number;
@@ -96,6 +104,7 @@ export class UsageWriter {
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
     this.rollupHoldMs = options.rollupHoldMs ?? 60_000;
     this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 1_000;
+    this.maxHeldRows = options.maxHeldRows ?? 400_000;
   }
 
   /**
@@ -244,7 +253,7 @@ export class UsageWriter {
   private async writeHeldRollups(asked: boolean): Promise<void> {
     const now = Date.now(); // the system's clock: these are durations
     const { held } = this;
-    if (held.blocks > 0 && (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= MAX_HELD_ROLLUPS)) {
+    if (held.blocks > 0 && (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= this.maxHeldRows)) {
       const since = held.since;
       const taken = held.take();
       try {
