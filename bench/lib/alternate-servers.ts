@@ -29,6 +29,10 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * RATE=<req/s> drives every server at that fixed rate instead (as the bench's same-load runs),
  * times each response, and prints each run's p50 and p99 and each server's median p99 against
  * the first's.
+ * SETTLE=<s> waits that long after the last round, then prints each server's CPU a call over the
+ * whole session, the warm-up runs and the calls served in the other servers' runs' background
+ * work included: with many keys the writer holds usage rows up to a minute, so a server's rows are
+ * often written while another is measured, and the rounds' figures mix the servers' costs.
  */
 
 interface Variant {
@@ -78,9 +82,15 @@ try {
     const result = await runLoad({ url: s.server.url(s.path), connections: Number(process.env.CONNECTIONS ?? 64), pipelining: Number(process.env.PIPELINING ?? 1), durationSec, keys: s.keys, timeLatencies: rate !== undefined, ...(rate !== undefined ? { rate } : {}) });
     assertClean(s.variant.label, result);
     const cpu = (s.server.cpuSeconds() ?? 0) - (cpu0 ?? 0);
-    return { rps: result.rps, cpuUsPerCall: (cpu * 1e6) / result.requests, latency: result.latencyMs };
+    return { rps: result.rps, requests: result.requests, cpuUsPerCall: (cpu * 1e6) / result.requests, latency: result.latencyMs };
   };
-  for (const s of servers) await run(s, 3);
+  const session = new Map(servers.map((s) => [s.server, { cpu0: s.server.cpuSeconds() ?? 0, calls: 0 }]));
+  const counted = async (s: (typeof servers)[number], durationSec: number) => {
+    const result = await run(s, durationSec);
+    (session.get(s.server) as { calls: number }).calls += result.requests;
+    return result;
+  };
+  for (const s of servers) await counted(s, 3);
   const ratios: number[][] = servers.map(() => []);
   const p99Differences: number[][] = servers.map(() => []);
   for (let round = 1; round <= rounds; round++) {
@@ -89,8 +99,8 @@ try {
     const results: Awaited<ReturnType<typeof run>>[] = [];
     for (const i of order) {
       const s = servers[i] as (typeof servers)[number];
-      await run(s, 1);
-      results[i] = await run(s, seconds);
+      await counted(s, 1);
+      results[i] = await counted(s, seconds);
     }
     const first = results[0] as (typeof results)[number];
     results.forEach((r, i) => {
@@ -104,6 +114,13 @@ try {
   variants.forEach((v, i) =>
     console.log(rate === undefined ? `${v.label}: median ${(median(ratios[i] as number[]) * 100).toFixed(1)} % of the first` : `${v.label}: median p99 ${median(p99Differences[i] as number[]) >= 0 ? '+' : ''}${median(p99Differences[i] as number[]).toFixed(2)} ms against the first's`),
   );
+  if (process.env.SETTLE) {
+    await new Promise((resolve) => setTimeout(resolve, Number(process.env.SETTLE) * 1000));
+    for (const [server, { cpu0, calls }] of session) {
+      const label = servers.filter((s) => s.server === server).map((s) => s.variant.label).join(' + ');
+      console.log(`${label}: ${((((server.cpuSeconds() ?? 0) - cpu0) * 1e6) / calls).toFixed(1)} CPU µs a call over the whole session (${calls} calls)`);
+    }
+  }
 } finally {
   for (const s of new Set(servers.map((x) => x.server))) await s.stop();
   killAllChildren();

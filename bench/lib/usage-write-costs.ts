@@ -13,19 +13,36 @@ import { CallBatch, type UsageRecord } from '../../packages/core/src/index.ts';
  * DEFER=1 writes as the usage writer does: the minute rollups and counters held back, folded
  * with the other batches' (timed), not written (once a minute, not timed). Prints
  * the longest pause of the event loop during the writes too: what a call arriving then waits.
+ * HELD=<rows> (with DEFER=1) writes the rows held too, timed, as the usage writer does: once they
+ * are a minute old (in the calls' time) or HELD rows (the writer's cap, MAX_HELD_ROLLUPS), so
+ * that the cap's cost in row writes can be weighed. RATE: the calls' rate in their own time
+ * (default 1,000 a second); with many keys it sets how often a key comes back within a minute.
  *
  *   npx tsx bench/lib/usage-write-costs.ts      (KEYS=1, BATCH=10000, BATCHES=60, WARM=5)
+ *   KEYS=100000 BATCH=1000 BATCHES=600 RATE=14000 DEFER=1 HELD=200000 npx tsx bench/lib/usage-write-costs.ts
  */
 const KEYS = Number(process.env.KEYS ?? 1);
 const BATCH = Number(process.env.BATCH ?? 10_000);
 const BATCHES = Number(process.env.BATCHES ?? 600_000 / BATCH);
 const DEFER = process.env.DEFER === '1';
+const HELD = process.env.HELD ? Number(process.env.HELD) : null;
+const RATE = Number(process.env.RATE ?? 1_000);
 const held = new PendingRollups();
+let heldWrites = 0;
+let heldRowsWritten = 0;
 const write = async (calls: CallBatch) => {
   if (!DEFER) return usage.writeBatch(calls);
-  held.add(await usage.writeBatch(calls, undefined, { deferRollups: true }), Date.now());
-  // As the writer, which writes them at least once a minute: 60 batches of 10,000 at most here.
-  if (held.blocks >= 600) held.take();
+  // The calls' own time, as the writer's clock would read it when the batch is written.
+  const now = calls.createdAtMs[calls.length - 1] as number;
+  held.add(await usage.writeBatch(calls, undefined, { deferRollups: true }), now);
+  if (HELD === null) {
+    // Not timed: 60 batches of 10,000 at most here, as the writer writes them at least once a minute.
+    if (held.blocks >= 600) held.take();
+  } else if (held.size >= HELD || now - held.since >= 60_000) {
+    heldWrites++;
+    heldRowsWritten += held.size;
+    await usage.writeRollups(held.take());
+  }
 };
 const start = Date.UTC(2026, 11, 3, 8);
 
@@ -37,7 +54,7 @@ function batch(from: number): UsageRecord[] {
       userId: 'usr_bench', productId: 'prd_bench', routeId: 'rte_01jabcdefghjkmnpqrstvwxyz0',
       routePath: '/v1/tokens/{mint}/price', path: '/v1/tokens/So11111111111111111111111111111111111111112/price', method: 'GET',
       statusCode: 200, errorCode: null, bytesIn: 0, bytesOut: 412, latencyMs: 1, ip: '127.0.0.1', isSandbox: false,
-      createdAt: new Date(start + i), counted: true, overage: false,
+      createdAt: new Date(start + Math.floor((i * 1000) / RATE)), counted: true, overage: false,
     };
   });
 }
@@ -63,6 +80,8 @@ const batches = Array.from({ length: BATCHES }, (_, i) => CallBatch.of(batch(nex
 // longest gap between two is what a call arriving then would wait. The writer yields between
 // batches, as here.
 const gaps: number[] = [];
+heldWrites = 0;
+heldRowsWritten = 0;
 let probing = true;
 let lastTurn = performance.now();
 const probe = () => {
@@ -78,6 +97,12 @@ for (const calls of batches) {
   await write(calls);
   await yieldToEventLoop();
 }
+if (HELD !== null && held.blocks > 0) {
+  // What is still held is written too: every row is, sooner or later.
+  heldWrites++;
+  heldRowsWritten += held.size;
+  await usage.writeRollups(held.take());
+}
 probing = false;
 const used = process.cpuUsage(before);
 gaps.sort((a, b) => a - b);
@@ -85,6 +110,7 @@ const longest = gaps.at(-1) ?? 0;
 const p99 = gaps[Math.floor((gaps.length - 1) * 0.99)] ?? 0;
 console.log(
   `${KEYS} keys: ${((used.user + used.system) / (BATCH * BATCHES)).toFixed(1)} CPU µs/record, ${(((performance.now() - t0) * 1000) / (BATCH * BATCHES)).toFixed(1)} wall µs/record, ` +
-    `longest pause ${longest.toFixed(1)} ms (99th percentile of the pauses ${p99.toFixed(1)})`,
+    `longest pause ${longest.toFixed(1)} ms (99th percentile of the pauses ${p99.toFixed(1)})` +
+    (HELD === null ? '' : `; held rows written ${heldWrites} times, ${(heldRowsWritten / (BATCH * BATCHES)).toFixed(2)} rows a record`),
 );
 await db.close();
