@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { PendingRollups, type CounterRow, type RollupRow } from './usage.ts';
+
+const rollup = (keyId: string, minute: number, endpoint: string, count = 1): RollupRow => ({ keyId, minute, endpoint, status: 200, userId: 'usr_a', productId: 'prd_a', count, bytes: 10, latency: 1 });
+const counter = (keyId: string, period: string, calls = 1): CounterRow => ({ keyId, period, count: calls, overage: 0, dayStartMs: 0, dayCount: calls, calls, lastAt: 0 });
+
+describe('PendingRollups', () => {
+  it('folds the rows of several batches, and gives them in lock order (key, then the rest of the primary key)', () => {
+    const held = new PendingRollups();
+    // Keys come in the order of their calls, a key's minutes and endpoints in any order.
+    held.add({ blockIds: [1], rollups: [rollup('key_c', 120_000, '/b'), rollup('key_a', 60_000, '/b'), rollup('key_c', 60_000, '/a')], counters: [counter('key_c', 'month:2026-12'), counter('key_a', 'month:2026-12')] }, 0);
+    held.add({ blockIds: [2], rollups: [rollup('key_b', 60_000, '/a'), rollup('key_a', 60_000, '/a'), rollup('key_c', 120_000, '/b', 2)], counters: [counter('key_b', 'month:2026-12'), counter('key_a', 'month:2026-11'), counter('key_c', 'month:2026-12', 3)] }, 0);
+    expect(held.size).toBe(9); // five rollups, four counters
+    const taken = held.take();
+    expect(taken.blockIds).toEqual([1, 2]);
+    expect(taken.rollups.map((r) => `${r.keyId} ${r.minute} ${r.endpoint} ${r.count}`)).toEqual([
+      'key_a 60000 /a 1',
+      'key_a 60000 /b 1',
+      'key_b 60000 /a 1',
+      'key_c 60000 /a 1',
+      'key_c 120000 /b 3',
+    ]);
+    expect(taken.counters.map((c) => `${c.keyId} ${c.period} ${c.calls}`)).toEqual(['key_a month:2026-11 1', 'key_a month:2026-12 1', 'key_b month:2026-12 1', 'key_c month:2026-12 4']);
+    expect(held.size).toBe(0);
+    expect(held.take()).toEqual({ blockIds: [], rollups: [], counters: [] });
+  });
+});
