@@ -109,6 +109,32 @@ describe('UsageWriter', () => {
     await capped.stop();
   });
 
+  it('writes the rows held as their minute ends, before the next minute has any: each key a row a minute', async () => {
+    const minute = (Math.floor(Date.now() / 60_000) - 5) * 60_000;
+    const keys = ['key_minute_a', 'key_minute_b'];
+    const rollupsOf = async (keyId: string) =>
+      (await queryRows<{ at: Date | string; n: string | number }>(database.db, sql`select minute as at, count as n from usage_rollups where api_key_id = ${keyId} order by minute`)).map(
+        (r) => `${new Date(r.at).getTime() - minute} ${Number(r.n)}`,
+      );
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, rollupRowsAtOnce: 0, rollupHoldMs: 60 * 60_000 });
+    // One buffer with calls of two minutes: the batch ends with the minute.
+    for (let i = 0; i < 6; i++) writer.record(testUsageRecord({ apiKeyId: keys[i % 2] as string, createdAt: new Date(minute + 50_000 + i) }));
+    writer.record(testUsageRecord({ apiKeyId: 'key_minute_a', createdAt: new Date(minute + 60_000) }));
+    await writer.flushDue();
+    expect(await Promise.all(keys.map(rollupsOf))).toEqual([['0 3'], ['0 3']]); // the first minute's, written once
+    expect(await Promise.all(keys.map(counted))).toEqual([{ calls: 3, count: 3 }, { calls: 3, count: 3 }]);
+    expect(writer.heldRollups).toBe(2); // the second minute's rollup and counter of key a
+    writer.record(testUsageRecord({ apiKeyId: 'key_minute_a', createdAt: new Date(minute + 61_000) }));
+    writer.record(testUsageRecord({ apiKeyId: 'key_minute_b', createdAt: new Date(minute + 62_000) }));
+    await writer.flushDue();
+    expect(await rollupsOf('key_minute_a')).toEqual(['0 3']); // still held: its minute goes on
+    writer.record(testUsageRecord({ apiKeyId: 'key_minute_b', createdAt: new Date(minute + 120_000) }));
+    await writer.flushDue();
+    expect(await Promise.all(keys.map(rollupsOf))).toEqual([['0 3', '60000 2'], ['0 3', '60000 1']]);
+    await writer.stop();
+    expect(await rollupsOf('key_minute_b')).toEqual(['0 3', '60000 1', '120000 1']);
+  });
+
   it("folds from the log the rollups a stopped writer held, once its calls are ten minutes old", async () => {
     const old = Date.now() - 11 * 60_000;
     // A writer that wrote these calls and stopped before writing their rollups.

@@ -31,9 +31,10 @@ export interface UsageWriterOptions {
    * Longest time the minute rollups and the keys' counters of written batches are held, folded,
    * before they are written (default 60 s). With many keys a key's calls spread over many
    * batches, and each batch wrote the key's rollup and counter rows again (~25 µs a row in
-   * PGlite); held for a minute, each is written once. Analytics (`GET /usage`) and a key's usage
-   * count and last use (`GET /keys`) lag by as much; quotas do not (this process counts its
-   * calls in memory, and the blocks written hold how each call counted).
+   * PGlite); held for a minute, each is written once. While calls come, the rows held are
+   * written sooner, as their minute ends (with the first batch of the next minute). Analytics
+   * (`GET /usage`) and a key's usage count and last use (`GET /keys`) lag by as much; quotas do
+   * not (this process counts its calls in memory, and the blocks written hold how each call counted).
    */
   rollupHoldMs?: number;
   /**
@@ -51,6 +52,9 @@ export interface UsageWriterOptions {
    */
   maxHeldRows?: number;
 }
+
+/** The start of a call's UTC minute, as the minute rollups count it. */
+const minuteOf = (ms: number) => ms - (ms % 60_000);
 
 /**
  * Blocks still `rollup_pending` whose calls all came this long ago belong to no live writer (one
@@ -78,8 +82,12 @@ export class UsageWriter {
   private inFlight = 0;
   /** The batch whose last write failed, to be written again under the same id. */
   private retry: Batch | null = null;
+  /** The minute of the calls in `current` (each batch holds one minute's). */
+  private currentMinute = NaN;
   /** Rollups of written batches, not written yet. */
   private readonly held = new PendingRollups();
+  /** The latest minute of the calls whose rows are held. */
+  private heldMinute = -Infinity;
   /** A flush() asked for the held rollups to be written. */
   private rollupsNow = false;
   private nextOrphanCheckMs = 0;
@@ -140,7 +148,12 @@ export class UsageWriter {
       this.dropped++;
       return;
     }
-    if (this.current.keyCount >= this.batchKeys && this.current.isNewKey(record.apiKeyId)) this.seal();
+    const minute = minuteOf(record.createdAt.getTime());
+    // A batch holds one minute's calls, so that the rows held can be written as each minute ends.
+    if (minute !== this.currentMinute) {
+      this.seal();
+      this.currentMinute = minute;
+    } else if (this.current.keyCount >= this.batchKeys && this.current.isNewKey(record.apiKeyId)) this.seal();
     this.current.append(record);
     if (this.current.length >= this.batchSize) this.seal();
   }
@@ -243,26 +256,39 @@ export class UsageWriter {
     await this.writeHeldRollups(rollupsNow);
   }
 
-  /** Writes a batch's calls and counts, holds its rollups, and wakes the webhook workers for its quota events. */
+  /**
+   * Writes a batch's calls and counts, holds its rollups, and wakes the webhook workers for its
+   * quota events. The rows held are written first when the batch's calls are of a later minute:
+   * their minutes are over, so each key's minute is written once (held past a minute's end, a
+   * key's rows of both minutes were written, and the later one again with the next minute's).
+   */
   private async write({ id, calls }: Batch): Promise<void> {
+    const minute = minuteOf(calls.createdAtMs[0] as number);
+    if (minute > this.heldMinute && this.held.size > this.rollupRowsAtOnce) await this.writeHeld();
     this.held.add(await this.repo.writeBatch(calls, id, { deferRollups: true }), Date.now());
+    if (minute > this.heldMinute) this.heldMinute = minute;
     if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
+  }
+
+  /** Writes the rows held; if that fails, they stay held (their blocks stay pending: nothing is lost if this process stops). */
+  private async writeHeld(): Promise<void> {
+    const { held } = this;
+    if (held.blocks === 0) return;
+    const since = held.since;
+    const taken = held.take();
+    try {
+      await this.repo.writeRollups(taken);
+    } catch (error) {
+      held.add(taken, since);
+      this.log.error({ err: error, rows: taken.rollups.length }, 'usage rollups could not be written; kept for the next flush');
+    }
   }
 
   /** Writes the rollups held once few enough, old enough, or asked for; and folds those of stopped writers. */
   private async writeHeldRollups(asked: boolean): Promise<void> {
     const now = Date.now(); // the system's clock: these are durations
     const { held } = this;
-    if (held.blocks > 0 && (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= this.maxHeldRows)) {
-      const since = held.since;
-      const taken = held.take();
-      try {
-        await this.repo.writeRollups(taken);
-      } catch (error) {
-        held.add(taken, since); // their blocks stay pending: nothing is lost if this process stops
-        this.log.error({ err: error, rows: taken.rollups.length }, 'usage rollups could not be written; kept for the next flush');
-      }
-    }
+    if (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= this.maxHeldRows) await this.writeHeld();
     await this.foldUnrecovered();
     if (now >= this.nextOrphanCheckMs) {
       this.nextOrphanCheckMs = now + 60_000;
