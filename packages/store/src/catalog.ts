@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { PlanLimits, RateLimitAlgorithm } from '@tollgate/contracts';
 import type { Plan, Product, ProductRoute } from '@tollgate/core';
 import type { Db } from './database.ts';
@@ -89,7 +89,9 @@ export class CatalogRepository {
       .select()
       .from(plans)
       .where(conditions.length ? and(...conditions) : undefined)
-      .orderBy(asc(plans.productId), asc(plans.createdAt), asc(plans.code));
+      // As a pricing page lists them: by monthly fee, custom pricing last. The creation time
+      // alone left plans made within one clock tick (PGlite's is a millisecond) in code order.
+      .orderBy(asc(plans.productId), sql`${plans.monthlyFeeMinor} asc nulls last`, asc(plans.createdAt), asc(plans.code));
     return rows.map(toPlanRecord);
   }
 

@@ -413,6 +413,16 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
         expect(everythingActive.some((p) => p.id === b.id)).toBe(false);
       });
 
+      it("lists a product's plans as a pricing page does: by monthly fee, custom pricing last, whatever their creation order", async () => {
+        const product = await makeProduct();
+        // Created in another order, within a clock tick or not.
+        const custom = await makePlan(product.id, { code: `z-custom-${uid()}`, monthlyFeeMinor: null, isCustom: true });
+        const pro = await makePlan(product.id, { code: `a-pro-${uid()}`, monthlyFeeMinor: 29_900 });
+        const free = await makePlan(product.id, { code: `m-free-${uid()}`, monthlyFeeMinor: 0 });
+        const developer = await makePlan(product.id, { code: `b-dev-${uid()}`, monthlyFeeMinor: 4_900 });
+        expect((await repos.catalog.listPlans({ productIds: [product.id] })).map((p) => p.id)).toEqual([free.id, developer.id, pro.id, custom.id]);
+      });
+
       it('routes: one product owns a method and path; another method on the path is fine', async () => {
         const p1 = await makeProduct();
         const p2 = await makeProduct();
