@@ -44,11 +44,10 @@ export interface UsageWriterOptions {
   rollupRowsAtOnce?: number;
   /**
    * Rollup and counter rows held at most, whatever the time (default 400,000; ~270 bytes a row:
-   * ~110 MB). Within a minute's hold a key holds its counter and a rollup of each minute it was
-   * called in (two, when the hold spans a minute's end): room for ~130,000 keys a minute to be
-   * written once a minute. Reached sooner, every key's rows are written again each time: with
-   * 100,000 keys and a cap of 200,000, about two rows a call, which tripled the usage write's
-   * cost (docs/benchmarks.md).
+   * ~110 MB). Until its minute ends a key holds its counter and its minute's rollup (one for each
+   * endpoint and status it called): room for a minute of ~200,000 keys. Reached sooner, every
+   * key's rows are written again each time: with 100,000 keys and a cap of 200,000, about two
+   * rows a call, which tripled the usage write's cost (docs/benchmarks.md).
    */
   maxHeldRows?: number;
 }
