@@ -30,9 +30,9 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * times each response, and prints each run's p50 and p99 and each server's median p99 against
  * the first's.
  * SETTLE=<s> waits that long after the last round, then prints each server's CPU a call over the
- * whole session, the warm-up runs and the calls served in the other servers' runs' background
- * work included: with many keys the writer holds usage rows up to a minute, so a server's rows are
- * often written while another is measured, and the rounds' figures mix the servers' costs.
+ * whole session: all its runs, warm-ups included, and its background work wherever it fell. With
+ * many keys the writer holds usage rows up to a minute, so a server's rows are often written
+ * while another server is measured, and the rounds' figures mix the servers' costs.
  */
 
 interface Variant {
