@@ -135,6 +135,28 @@ describe('UsageWriter', () => {
     expect(await rollupsOf('key_minute_b')).toEqual(['0 3', '60000 1', '120000 1']);
   });
 
+  it('puts calls recorded late (of the minute before) in the later minute\'s batch, and counts them once', async () => {
+    const minute = (Math.floor(Date.now() / 60_000) - 5) * 60_000;
+    const batches: number[][] = [];
+    const spy = {
+      writeBatch: (batch: CallBatch, id: string | undefined, options: { deferRollups: true }) => {
+        batches.push(Array.from(batch.createdAtMs.subarray(0, batch.length), (at) => at - minute));
+        return repos.usage.writeBatch(batch, id, options);
+      },
+      writeRollups: (pending) => repos.usage.writeRollups(pending),
+      replayRollups: (which) => repos.usage.replayRollups(which),
+    } as Repositories['usage'];
+    const writer = new UsageWriter(spy, silent, { flushIntervalMs: 60_000, rollupRowsAtOnce: 0, rollupHoldMs: 60 * 60_000 });
+    // Calls end out of order around the minute's end, as calls to an upstream of varying latency do.
+    for (const at of [59_000, 59_500, 60_010, 59_990, 60_020, 59_995, 61_000]) writer.record(testUsageRecord({ apiKeyId: 'key_late', createdAt: new Date(minute + at) }));
+    await writer.flush();
+    expect(batches).toEqual([[59_000, 59_500], [60_010, 59_990, 60_020, 59_995, 61_000]]);
+    const rollups = await queryRows<{ at: Date | string; n: string | number }>(database.db, sql`select minute as at, count as n from usage_rollups where api_key_id = 'key_late' order by minute`);
+    expect(rollups.map((r) => `${new Date(r.at).getTime() - minute} ${Number(r.n)}`)).toEqual(['0 4', '60000 3']);
+    expect(await counted('key_late')).toEqual({ calls: 7, count: 7 });
+    await writer.stop();
+  });
+
   it("folds from the log the rollups a stopped writer held, once its calls are ten minutes old", async () => {
     const old = Date.now() - 11 * 60_000;
     // A writer that wrote these calls and stopped before writing their rollups.

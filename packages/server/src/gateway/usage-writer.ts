@@ -81,8 +81,8 @@ export class UsageWriter {
   private inFlight = 0;
   /** The batch whose last write failed, to be written again under the same id. */
   private retry: Batch | null = null;
-  /** The minute of the calls in `current` (each batch holds one minute's). */
-  private currentMinute = NaN;
+  /** The latest minute of a call recorded (calls recorded late may be of earlier ones). */
+  private currentMinute = -Infinity;
   /** Rollups of written batches, not written yet. */
   private readonly held = new PendingRollups();
   /** The latest minute of the calls whose rows are held. */
@@ -148,8 +148,11 @@ export class UsageWriter {
       return;
     }
     const minute = minuteOf(record.createdAt.getTime());
-    // A batch holds one minute's calls, so that the rows held can be written as each minute ends.
-    if (minute !== this.currentMinute) {
+    // A batch starts with the first call of a later minute, so that the rows held can be written
+    // as each minute ends. A call recorded late (it started in the minute before, and took
+    // longer) joins the batch of the later minute: its rollup is written again with that
+    // minute's, where a batch of its own would cost a statement per late call.
+    if (minute > this.currentMinute) {
       this.seal();
       this.currentMinute = minute;
     } else if (this.current.keyCount >= this.batchKeys && this.current.isNewKey(record.apiKeyId)) this.seal();
@@ -262,7 +265,9 @@ export class UsageWriter {
    * key's rows of both minutes were written, and the later one again with the next minute's).
    */
   private async write({ id, calls }: Batch): Promise<void> {
-    const minute = minuteOf(calls.createdAtMs[0] as number);
+    let latest = -Infinity;
+    for (let i = 0; i < calls.length; i++) latest = Math.max(latest, calls.createdAtMs[i] as number);
+    const minute = minuteOf(latest);
     if (minute > this.heldMinute && this.held.size > this.rollupRowsAtOnce) await this.writeHeld();
     this.held.add(await this.repo.writeBatch(calls, id, { deferRollups: true }), Date.now());
     if (minute > this.heldMinute) this.heldMinute = minute;
