@@ -150,7 +150,8 @@ repos.keys.findManyForGateway = (hashes, nowMs) => {
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 /** Counters since the last `reset` (the runner resets them when a measurement starts). */
-async function snapshot(reset: boolean) {
+async function snapshot(reset: boolean, writeUsage: boolean) {
+  if (writeUsage) await usage.flush();
   await profileMeasuredRun(reset);
   const out = {
     usageWritten: usage.written,
@@ -185,7 +186,7 @@ onStop(
     await app.close(); // flushes the usage buffer
     await deps.close();
   },
-  (reset) => snapshot(reset),
+  (reset, writeUsage) => snapshot(reset, writeUsage),
 );
 tell({
   type: 'ready',

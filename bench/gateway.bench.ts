@@ -19,6 +19,10 @@ import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/
  * both up, and measured in turn for BENCH_ROUNDS rounds with the very same request stream (the
  * bare route ignores the key); the gateway's figures are ratios to the bare route's of the same
  * round, and the aim is read off the median round. Every run must be all 2xx, or the bench fails.
+ * A run's ratio counts only what each server did during it: with many keys the gateway writes its
+ * held usage rows once a minute, into whichever run is measured then. So each key count also
+ * prints both servers' CPU a call over all their runs (the gateway's background work, and the rows
+ * it still holds at the end written and counted).
  *
  * Env: BENCH_ROUNDS (5), BENCH_DURATION (s measured per run, 5), BENCH_WARMUP (s, 3, the first
  * warm-up of each server; every run has one of 1 s), BENCH_CONNECTIONS (64),
@@ -129,11 +133,14 @@ async function measure(
   rate?: number,
   onStart?: () => Promise<void>,
   timing: { warmupSec: number; durationSec: number } = settings,
-): Promise<{ result: LoadResult; serverCpu: number | null; loadgenCpu: number }> {
+): Promise<{ result: LoadResult; serverCpu: number | null; loadgenCpu: number; callsWithWarmup: number }> {
   const url = server.url(BENCH_PATH);
+  let warmupCalls = 0;
   // A fixed-rate run follows a saturated one on a warm server: no second warm-up.
   if (timing.warmupSec > 0 && rate === undefined) {
-    assertClean(`${label} (warm-up)`, await runLoad({ ...loadBase(), url, durationSec: timing.warmupSec, keys, timeLatencies: false }));
+    const warmup = await runLoad({ ...loadBase(), url, durationSec: timing.warmupSec, keys, timeLatencies: false });
+    assertClean(`${label} (warm-up)`, warmup);
+    warmupCalls = warmup.requests;
   }
   await server.stats(true);
   await onStart?.();
@@ -142,7 +149,7 @@ async function measure(
   );
   assertClean(label, result);
   log(`${label}: ${Math.round(result.rps)} req/s, p50 ${result.latencyMs?.p50.toFixed(2)} ms, p99 ${result.latencyMs?.p99.toFixed(2)} ms, server CPU ${serverCpu === null ? '–' : `${(serverCpu * 100).toFixed(0)} %`}`);
-  return { result, serverCpu, loadgenCpu };
+  return { result, serverCpu, loadgenCpu, callsWithWarmup: warmupCalls + result.requests };
 }
 
 /** One call by hand: the right status and the body's shape, before any load is trusted. */
@@ -162,6 +169,13 @@ interface ScenarioRecord {
   rounds: { gatewayRps: number; bareRps: number; ratio: number; gatewayServerCpu: number | null; bareServerCpu: number | null }[];
   /** Both servers at one request rate, half the gateway's saturated throughput: latency and CPU per call at the same load. */
   sameLoad: { rate: number; bare: Measured; gateway: Measured };
+  /**
+   * Each server's CPU a call over all its runs from the first round to the last same-load run,
+   * the gateway's background work included wherever it fell (with many keys its usage rows are
+   * held and written once a minute, often while the bare route is measured) and the rows it
+   * still held then written at the end: what the rounds' ratios cannot count.
+   */
+  wholeRun: { gatewayCpuUsPerCall: number; bareCpuUsPerCall: number } | null;
   bare: { result: LoadResult; serverCpu: number | null; loadgenCpu: number; bodyBytes: number };
   gateway: {
     mode: Mode;
@@ -340,6 +354,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
       assertClean('warm-up', await runLoad({ ...loadBase(), url: server.url(BENCH_PATH), durationSec: settings.warmupSec, keys, timeLatencies: false }));
     }
     const timing = { warmupSec: 1, durationSec: settings.durationSec };
+    const whole = { gatewayCpu0: gateway.cpuSeconds(), bareCpu0: bare.cpuSeconds(), gatewayCalls: 0, bareCalls: 0 };
     const rounds: Round[] = [];
     for (let round = 1; round <= settings.rounds; round++) {
       const measureGateway = async () => {
@@ -354,6 +369,8 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
         return b;
       };
       const [g, b] = await inTurn(round, measureGateway, measureBare);
+      whole.gatewayCalls += g.g.callsWithWarmup;
+      whole.bareCalls += b.callsWithWarmup;
       rounds.push({ gateway: g.g, bare: b, ratio: g.g.result.rps / b.result.rps, serverStats: g.serverStats, redisCommandsPerCall: g.redisCommandsPerCall });
       log(`round ${round}: gateway ${((g.g.result.rps / b.result.rps) * 100).toFixed(1)} % of the bare route`);
     }
@@ -368,6 +385,14 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
     const sameLoadBare1 = await atRate(bare, 'bare');
     const sameLoadBare2 = await atRate(bare, 'bare');
     const sameLoadGateway2 = await atRate(gateway, label);
+    whole.gatewayCalls += sameLoadGateway1.callsWithWarmup + sameLoadGateway2.callsWithWarmup;
+    whole.bareCalls += sameLoadBare1.callsWithWarmup + sameLoadBare2.callsWithWarmup;
+    await gateway.stats(false, true); // the usage it still holds written, its CPU counted
+    const [gatewayCpu1, bareCpu1] = [gateway.cpuSeconds(), bare.cpuSeconds()];
+    const wholeRun =
+      whole.gatewayCpu0 === null || whole.bareCpu0 === null || gatewayCpu1 === null || bareCpu1 === null
+        ? null
+        : { gatewayCpuUsPerCall: ((gatewayCpu1 - whole.gatewayCpu0) * 1e6) / whole.gatewayCalls, bareCpuUsPerCall: ((bareCpu1 - whole.bareCpu0) * 1e6) / whole.bareCalls };
 
     for (const server of servers.splice(0)) {
       const exit = await server.stop();
@@ -384,6 +409,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
       mode,
       rounds: rounds.map((r) => ({ gatewayRps: r.gateway.result.rps, bareRps: r.bare.result.rps, ratio: r.ratio, gatewayServerCpu: r.gateway.serverCpu, bareServerCpu: r.bare.serverCpu })),
       sameLoad: { rate, bare: meanOfRuns(sameLoadBare1, sameLoadBare2), gateway: meanOfRuns(sameLoadGateway1, sameLoadGateway2) },
+      wholeRun,
       bare: { ...mid.bare, bodyBytes: bareProbe.bytes },
       gateway: {
         ...mid.gateway,
@@ -412,6 +438,7 @@ function meanOfRuns(a: Measured, b: Measured): Measured {
     result: { ...a.result, requests: a.result.requests + b.result.requests, durationSec: a.result.durationSec + b.result.durationSec, rps: mean(a.result.rps, b.result.rps), latencyMs },
     serverCpu: a.serverCpu === null || b.serverCpu === null ? null : mean(a.serverCpu, b.serverCpu),
     loadgenCpu: mean(a.loadgenCpu, b.loadgenCpu),
+    callsWithWarmup: a.callsWithWarmup + b.callsWithWarmup,
   };
 }
 
@@ -462,6 +489,8 @@ async function main(): Promise<void> {
     const d = same?.gateway.result.latencyMs && same.bare.result.latencyMs ? same.gateway.result.latencyMs.p99 - same.bare.result.latencyMs.p99 : null;
     const roundRatios = record?.rounds.map((x) => `${(x.ratio * 100).toFixed(1)} %`).join(', ') ?? '–';
     out.push(`  ${row.scenario}: throughput ${r !== null && r >= 0.75 ? 'meets' : 'MISSES'} the aim (median ${((r ?? 0) * 100).toFixed(1)} %; rounds ${roundRatios}), p99 at the same load ${d !== null && d <= 2 ? 'meets' : 'MISSES'} it (${d === null ? '–' : d.toFixed(2)} ms)`);
+    const w = record?.wholeRun;
+    if (w) out.push(`    over all its runs, background work and the usage held at the end included: ${w.gatewayCpuUsPerCall.toFixed(1)} CPU µs a call against the bare route's ${w.bareCpuUsPerCall.toFixed(1)} (${((w.bareCpuUsPerCall / w.gatewayCpuUsPerCall) * 100).toFixed(1)} %)`);
   }
   if (cluster) {
     const p99s = cluster.two.each.map((r) => r.latencyMs?.p99.toFixed(2)).join(' / ');

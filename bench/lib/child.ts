@@ -22,8 +22,11 @@ export interface RunningServer {
   pid: number;
   ready: ReadyMessage;
   url(path: string): string;
-  /** Asks the server for its counters (gateway only); `reset` starts them again from zero. */
-  stats(reset?: boolean): Promise<Record<string, unknown> | null>;
+  /**
+   * Asks the server for its counters (gateway only); `reset` starts them again from zero;
+   * `writeUsage` has a gateway write the usage it holds first.
+   */
+  stats(reset?: boolean, writeUsage?: boolean): Promise<Record<string, unknown> | null>;
   /** CPU seconds (user + system, all threads) the server has used so far, from /proc; null elsewhere. */
   cpuSeconds(): number | null;
   /** Graceful stop; SIGKILL when it does not exit in time. Resolves when the process is gone. */
@@ -120,7 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ready,
     url: (path) => `http://127.0.0.1:${ready.port}${path}`,
     cpuSeconds: () => procCpuSeconds(child.pid),
-    stats: (reset = false) =>
+    stats: (reset = false, writeUsage = false) =>
       new Promise((resolve) => {
         if (!child.connected) return resolve(null);
         const timer = setTimeout(() => {
@@ -134,7 +137,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           resolve(message.stats);
         };
         child.on('message', onMessage);
-        child.send({ type: 'stats', reset });
+        child.send({ type: 'stats', reset, writeUsage });
       }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -32,8 +32,12 @@ export interface StatsMessage {
 
 export type ChildMessage = ReadyMessage | StatsMessage;
 
-/** `stats` answers the server's counters; with `reset`, they start again from zero. */
-export type ParentMessage = { type: 'stop' } | { type: 'stats'; reset: boolean };
+/**
+ * `stats` answers the server's counters; with `reset`, they start again from zero; with
+ * `writeUsage`, a gateway first writes the usage it holds (buffered calls, held rows), so that
+ * the CPU that takes is counted before the server is stopped.
+ */
+export type ParentMessage = { type: 'stop' } | { type: 'stats'; reset: boolean; writeUsage?: boolean };
 
 /** Sends a message to the parent; a no-op when the script runs on its own (no IPC channel). */
 export function tell(message: ChildMessage): void {
@@ -44,7 +48,7 @@ export function tell(message: ChildMessage): void {
  * Calls `stop` once, on `{type:'stop'}` from the parent, SIGTERM/SIGINT, or the IPC channel
  * closing (the parent died): a server under test never outlives the bench.
  */
-export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Promise<Record<string, unknown>>): void {
+export function onStop(stop: () => Promise<void>, stats?: (reset: boolean, writeUsage: boolean) => Promise<Record<string, unknown>>): void {
   let stopping = false;
   const run = () => {
     if (stopping) return;
@@ -61,7 +65,7 @@ export function onStop(stop: () => Promise<void>, stats?: (reset: boolean) => Pr
   };
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'stop') run();
-    else if (message.type === 'stats' && stats) void stats(message.reset).then((values) => tell({ type: 'stats', stats: values }));
+    else if (message.type === 'stats' && stats) void stats(message.reset, message.writeUsage === true).then((values) => tell({ type: 'stats', stats: values }));
   });
   process.on('disconnect', run);
   process.on('SIGTERM', run);
