@@ -1,7 +1,7 @@
 import { yieldToEventLoop } from '../../packages/store/src/database.ts';
 import { openTestPglite } from '../../packages/store/src/testing.ts';
 import { PendingRollups, UsageRepository } from '../../packages/store/src/usage.ts';
-import { CallBatch, type UsageRecord } from '../../packages/core/src/index.ts';
+import { CallBatch, minuteStartMs, type UsageRecord } from '../../packages/core/src/index.ts';
 
 /*
  * Diagnostic: CPU µs per call record of the product's own usage write (UsageRepository.writeBatch)
@@ -35,14 +35,14 @@ const write = async (calls: CallBatch) => {
   if (!DEFER) return usage.writeBatch(calls);
   // The calls' own time, as the writer's clock would read it when the batch is written.
   const now = calls.createdAtMs[calls.length - 1] as number;
-  const minute = Math.floor((calls.createdAtMs[0] as number) / 60_000);
+  const minute = minuteStartMs(calls.createdAtMs[0] as number);
   // As the writer: the rows held are written when calls of a later minute come, at the cap, or a minute old.
   if (HELD !== null && held.blocks > 0 && minute > heldMinute) {
     heldWrites++;
     heldRowsWritten += held.size;
     await usage.writeRollups(held.take());
   }
-  heldMinute = Math.max(heldMinute, Math.floor(now / 60_000));
+  heldMinute = Math.max(heldMinute, minuteStartMs(now));
   held.add(await usage.writeBatch(calls, undefined, { deferRollups: true }), now);
   if (HELD === null) {
     // Not timed: 60 batches of 10,000 at most here, as the writer writes them at least once a minute.

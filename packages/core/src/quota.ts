@@ -48,6 +48,11 @@ export function monthStartMs(nowMs: number): number {
   return monthOf(nowMs).startMs;
 }
 
+/** The start of the UTC minute of `ms`: the minute the usage rollups count a call in. */
+export function minuteStartMs(ms: number): number {
+  return ms - (ms % 60_000);
+}
+
 export interface QuotaPolicy {
   dailyCap: number | null;
   monthlyQuota: number | null;

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
-import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, monthPeriod, monthStartMs, nextMonthStartMs, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
+import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, minuteStartMs, monthPeriod, monthStartMs, nextMonthStartMs, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
 import { queryRows, yieldToEventLoop, type Db } from './database.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
@@ -502,7 +502,7 @@ export class UsageRepository {
     // A rollup's key, user and product are '' for none, so an empty text is the same rollup as none.
     const none = (position: number) => (position === blank ? NO_TEXT : position);
     const textOf = (position: number) => (position === NO_TEXT ? '' : (texts[position] as string));
-    const minuteOf = (i: number) => (createdAtMs[i] as number) - ((createdAtMs[i] as number) % 60_000);
+    const minuteOf = (i: number) => minuteStartMs(createdAtMs[i] as number);
     const endpointOf = (i: number) => (routePaths[i] !== NO_TEXT ? (routePaths[i] as number) : (paths[i] as number));
     // A key's calls come together (`order`), so its rollups and month counters are looked up
     // among its own, by numbers: with a key per call, text keys for maps of the whole batch cost

@@ -1,4 +1,4 @@
-import { CallBatch, type UsageRecord } from '@tollgate/core';
+import { CallBatch, minuteStartMs, type UsageRecord } from '@tollgate/core';
 import { newId, PendingRollups, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
@@ -51,9 +51,6 @@ export interface UsageWriterOptions {
    */
   maxHeldRows?: number;
 }
-
-/** The start of a call's UTC minute, as the minute rollups count it. */
-const minuteOf = (ms: number) => ms - (ms % 60_000);
 
 /**
  * Blocks still `rollup_pending` whose calls all came this long ago belong to no live writer (one
@@ -147,7 +144,7 @@ export class UsageWriter {
       this.dropped++;
       return;
     }
-    const minute = minuteOf(record.createdAt.getTime());
+    const minute = minuteStartMs(record.createdAt.getTime());
     // A batch starts with the first call of a later minute, so that the rows held can be written
     // as each minute ends. A call recorded late (it started in the minute before, and took
     // longer) joins the batch of the later minute: its rollup is written again with that
@@ -267,7 +264,7 @@ export class UsageWriter {
   private async write({ id, calls }: Batch): Promise<void> {
     let latest = -Infinity;
     for (let i = 0; i < calls.length; i++) latest = Math.max(latest, calls.createdAtMs[i] as number);
-    const minute = minuteOf(latest);
+    const minute = minuteStartMs(latest);
     if (minute > this.heldMinute && this.held.size > this.rollupRowsAtOnce) await this.writeHeld();
     this.held.add(await this.repo.writeBatch(calls, id, { deferRollups: true }), Date.now());
     if (minute > this.heldMinute) this.heldMinute = minute;
