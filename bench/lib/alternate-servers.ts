@@ -31,8 +31,9 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * the first's.
  * SETTLE=<s> waits that long after the last round, then prints each server's CPU a call over the
  * whole session: all its runs, warm-ups included, and its background work wherever it fell. With
- * many keys the writer holds usage rows up to a minute, so a server's rows are often written
- * while another server is measured, and the rounds' figures mix the servers' costs.
+ * many keys the writer holds usage rows up to a minute (counters up to five), so a server's rows are
+ * often written while another server is measured, and the rounds' figures mix the servers' costs.
+ * A gateway writes the rows it still holds at the end before its CPU is read: they count too.
  */
 
 interface Variant {
@@ -117,6 +118,7 @@ try {
   if (process.env.SETTLE) {
     await new Promise((resolve) => setTimeout(resolve, Number(process.env.SETTLE) * 1000));
     for (const [server, { cpu0, calls }] of session) {
+      await server.stats(false, true); // a gateway writes the usage it still holds: its cost counts too
       const label = servers.filter((s) => s.server === server).map((s) => s.variant.label).join(' + ');
       console.log(`${label}: ${((((server.cpuSeconds() ?? 0) - cpu0) * 1e6) / calls).toFixed(1)} CPU µs a call over the whole session (${calls} calls)`);
     }

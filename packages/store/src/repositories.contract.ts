@@ -853,6 +853,47 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           expect(await countersOf(replayed)).toEqual(expectedCounters);
         });
 
+        it('held apart, the rollups written before the counters, or the counters alone folded from the log, they are what a direct write makes', async () => {
+          const [direct, apart, stopped] = [`d${uid()}`, `a${uid()}`, `s${uid()}`];
+          await repos.usage.writeBatch(calls(direct, 0, 250));
+          await repos.usage.writeBatch(calls(direct, 250, 250));
+          const expected = await rollupsOf(direct);
+          const expectedCounters = await countersOf(direct);
+          /** Two batches of a way's calls, deferred, each added to both holders. */
+          const holdApart = async (way: string) => {
+            const rollups = new PendingRollups('rollups');
+            const counters = new PendingRollups('counters');
+            for (const from of [0, 250]) {
+              const deferred = await repos.usage.writeBatch(calls(way, from, 250), undefined, { deferRollups: true });
+              rollups.add(deferred, Date.now());
+              counters.add(deferred, Date.now());
+            }
+            return { rollups: rollups.take(), counters: counters.take() };
+          };
+
+          const held = await holdApart(apart);
+          expect(held.rollups.counters).toEqual([]);
+          expect(held.counters.rollups).toEqual([]);
+          expect(await repos.usage.writeRollups(held.rollups)).toBe('written');
+          expect(await rollupsOf(apart)).toEqual(expected);
+          expect(await countersOf(apart)).toEqual([]);
+          expect(await pendingBlocks(held.counters.blockIds)).toBe(held.counters.blockIds.length); // pending for their counters
+          expect(await repos.usage.writeRollups(held.counters)).toBe('written');
+          expect(await countersOf(apart)).toEqual(expectedCounters);
+          expect(await rollupsOf(apart)).toEqual(expected);
+          expect(await pendingBlocks(held.counters.blockIds)).toBe(0);
+
+          // A writer that stopped once its rollups were written, holding the counters: only they are folded from the log.
+          const left = await holdApart(stopped);
+          await repos.usage.writeRollups(left.rollups);
+          expect(await repos.usage.replayRollups({ blockIds: left.counters.blockIds })).toBe(left.counters.blockIds.length);
+          expect(await rollupsOf(stopped)).toEqual(expected);
+          expect(await countersOf(stopped)).toEqual(expectedCounters);
+          // Had it not stopped, its counters find their blocks folded, and are not written twice.
+          expect(await repos.usage.writeRollups(left.counters)).toBe('replayed');
+          expect(await countersOf(stopped)).toEqual(expectedCounters);
+        });
+
         it('a writer whose blocks were folded from the log meanwhile writes nothing twice', async () => {
           const [direct, raced, retried] = [`d${uid()}`, `x${uid()}`, `t${uid()}`];
           await repos.usage.writeBatch(calls(direct, 0, 300));

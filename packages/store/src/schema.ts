@@ -176,7 +176,8 @@ export const apiKeys = pgTable('api_keys', {
  * not in the minute rollups yet (the writer folds a minute's worth in memory, migration 0013);
  * whoever folds them clears it in the same transaction, and a block left pending by a writer that
  * stopped is folded from its own lines. `counters_pending` (migration 0014): the same for the
- * keys' counters (`usage_counters`); set only with `rollup_pending`, cleared with it.
+ * keys' counters (`usage_counters`); set with `rollup_pending`, and cleared with it or after it
+ * (the writer holds the counters longer, migration 0015).
  */
 export const apiUsageBlocks = pgTable('api_usage_blocks', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -190,7 +191,7 @@ export const apiUsageBlocks = pgTable('api_usage_blocks', {
   countersPending: boolean('counters_pending').notNull().default(false),
 }, (t) => [
   index('api_usage_blocks_last_at_brin_idx').using('brin', t.lastAt),
-  index('api_usage_blocks_rollup_pending_idx').on(t.id).where(sql`rollup_pending`),
+  index('api_usage_blocks_pending_idx').on(t.id).where(sql`rollup_pending or counters_pending`),
 ]);
 
 /** Call records written one row each, before migration 0009; read with the blocks through `api_usage`, pruned by time. */

@@ -36,13 +36,18 @@ export interface RollupRow {
  * What a batch written with `deferRollups` left to write: its minute rollups and its keys'
  * counter rows, and its blocks, which stay `rollup_pending` and `counters_pending` until they are
  * (`writeRollups`). Empty when the batch had been written before (a retry): its blocks are folded
- * from the log (`replayRollups`).
+ * from the log (`replayRollups`). `part`: only the rollups, or only the counters, of the blocks
+ * are here (`PendingRollups` of one part); without it, both.
  */
 export interface DeferredRollups {
   blockIds: number[];
   rollups: RollupRow[];
   counters: CounterRow[];
+  part?: DeferredPart;
 }
+
+/** One of the two things a deferred batch leaves to write, each with its mark on the blocks. */
+export type DeferredPart = 'rollups' | 'counters';
 
 /**
  * Rollup and counter rows written at once at most: a statement of them holds PGlite ~25 µs a row,
@@ -55,7 +60,8 @@ const REPLAY_BLOCKS = 50;
 /**
  * Rollups and counters of several deferred batches, folded: a key's minute, and its month's
  * counter, cost one row write each however many batches its calls came in. Rows are added to,
- * so a row given to `add` belongs to this.
+ * so a row given to `add` belongs to this. Given a `part`, it holds only that part of what it is
+ * added (the rest is another holder's): the writer holds the counters longer than the rollups.
  */
 export class PendingRollups {
   /**
@@ -67,6 +73,8 @@ export class PendingRollups {
   private blockIds: number[] = [];
   /** When the first rollup held now was added (ms since the epoch); NaN when none is held. */
   since = NaN;
+
+  constructor(readonly part?: DeferredPart) {}
 
   /** Rows held: rollups and counters. */
   get size(): number {
@@ -82,7 +90,12 @@ export class PendingRollups {
     if (deferred.blockIds.length === 0) return;
     if (this.blockIds.length === 0) this.since = nowMs;
     for (const id of deferred.blockIds) this.blockIds.push(id);
-    for (const row of deferred.rollups) {
+    if (this.part !== 'counters') this.addRollups(deferred.rollups);
+    if (this.part !== 'rollups') this.addCounters(deferred.counters);
+  }
+
+  private addRollups(rows: readonly RollupRow[]): void {
+    for (const row of rows) {
       const own = this.heldOf(row.keyId);
       const held = own.rollups.findLast((h) => h.minute === row.minute && h.endpoint === row.endpoint && h.status === row.status && h.userId === row.userId && h.productId === row.productId);
       if (!held) {
@@ -94,7 +107,10 @@ export class PendingRollups {
       held.bytes += row.bytes;
       held.latency += row.latency;
     }
-    for (const row of deferred.counters) {
+  }
+
+  private addCounters(rows: readonly CounterRow[]): void {
+    for (const row of rows) {
       const own = this.heldOf(row.keyId);
       const held = own.counters.find((h) => h.period === row.period);
       if (held) addCounter(held, row);
@@ -121,6 +137,7 @@ export class PendingRollups {
    */
   take(): DeferredRollups {
     const taken: DeferredRollups = { blockIds: this.blockIds, rollups: [], counters: [] };
+    if (this.part) taken.part = this.part;
     // The default sort compares UTF-16 code units, as `compareText` does.
     for (const keyId of [...this.keys.keys()].sort()) {
       const held = this.keys.get(keyId) as { rollups: RollupRow[]; counters: CounterRow[] };
@@ -646,6 +663,7 @@ export class UsageRepository {
    * Writes rollups and counters deferred by `writeBatch` (folded, from several batches) and
    * clears their blocks' marks, in one transaction of statements of ROWS_PER_STATEMENT rows
    * with a turn of the event loop between them (on PGlite a statement is a pause in serving).
+   * Of a `part` only, only that part's mark is cleared: the other is written later.
    * If any of the blocks is no longer pending (folded from the log meanwhile, `replayRollups`),
    * nothing of these is written and the blocks still pending are folded from the log instead:
    * a call is never counted twice. Answers which happened.
@@ -653,14 +671,17 @@ export class UsageRepository {
   async writeRollups(pending: DeferredRollups): Promise<'written' | 'replayed'> {
     const blockIds = [...new Set(pending.blockIds)];
     if (blockIds.length === 0) return 'written';
-    const rows = inLockOrder(pending.rollups, compareRollups);
-    const counters = inLockOrder(pending.counters, compareCounters);
+    const rows = pending.part === 'counters' ? [] : inLockOrder(pending.rollups, compareRollups);
+    const counters = pending.part === 'rollups' ? [] : inLockOrder(pending.counters, compareCounters);
+    const marks = pending.part === 'rollups' ? ['rollup_pending'] : pending.part === 'counters' ? ['counters_pending'] : ['rollup_pending', 'counters_pending'];
+    const stillPending = sql.raw(marks.join(' and '));
+    const cleared = sql.raw(marks.map((mark) => `${mark} = false`).join(', '));
     // As text: PGlite's serializer takes no numbers for a bigint array.
     const ids = sql`${sql.param(blockIds.map(String))}::bigint[]`;
     for (let attempt = 1; ; attempt++) {
       try {
         const whole = await this.db.transaction(async (tx) => {
-          const locked = await queryRows<{ id: string }>(tx as unknown as Db, sql`select id from api_usage_blocks where id = any(${ids}) and rollup_pending order by id for update`);
+          const locked = await queryRows<{ id: string }>(tx as unknown as Db, sql`select id from api_usage_blocks where id = any(${ids}) and ${stillPending} order by id for update`);
           if (locked.length !== blockIds.length) return false;
           // The rollups, then the counters, ROWS_PER_STATEMENT at a time: the last rollups and the
           // first counters share a statement, as each costs PGlite a round trip.
@@ -673,7 +694,7 @@ export class UsageRepository {
             if (end > rows.length && counters.length > 0) parts.push(sql`counters as (${upsertCounters(counters.slice(Math.max(0, at - rows.length), end - rows.length))})`);
             await tx.execute(sql`with ${sql.join(parts, sql`, `)} select 1`);
           }
-          await tx.execute(sql`update api_usage_blocks set rollup_pending = false, counters_pending = false where id = any(${ids})`);
+          await tx.execute(sql`update api_usage_blocks set ${cleared} where id = any(${ids})`);
           return true;
         });
         if (whole) return 'written';
@@ -702,8 +723,8 @@ export class UsageRepository {
       const [row] = await queryRows<{ blocks: number }>(
         this.db,
         sql`with pending as (
-              select id, first_at, strings, records, counters_pending from api_usage_blocks
-              where rollup_pending and format = 2 and ${chosen}
+              select id, first_at, strings, records, rollup_pending, counters_pending from api_usage_blocks
+              where (rollup_pending or counters_pending) and format = 2 and ${chosen}
               order by id limit ${REPLAY_BLOCKS}
               for update skip locked
             ), calls as (
@@ -715,6 +736,7 @@ export class UsageRepository {
                      coalesce(b.strings[nullif(s[3], '')::int], '') as product_id,
                      f[4]::bigint + f[5]::bigint as bytes,
                      f[6]::bigint as latency,
+                     b.rollup_pending,
                      b.counters_pending,
                      b.first_at + f[7]::bigint * interval '1 millisecond' as at,
                      s[12] as admission
@@ -725,7 +747,7 @@ export class UsageRepository {
             ), folded as (
               insert into usage_rollups (api_key_id, minute, endpoint, status_code, user_id, product_id, count, bytes, latency_ms_sum)
               select api_key_id, minute, endpoint, status_code, user_id, product_id, count(*), sum(bytes), sum(latency)
-              from calls group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
+              from calls where rollup_pending group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
               ${addToExistingRollup}
             ), keyed as (
               -- A key's counter of a month: the latest day it has a call on, and that day's admitted calls.

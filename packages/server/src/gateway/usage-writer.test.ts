@@ -109,7 +109,7 @@ describe('UsageWriter', () => {
     await capped.stop();
   });
 
-  it('writes the rows held as their minute ends, before the next minute has any: each key a row a minute', async () => {
+  it('writes the rollups held as their minute ends, before the next minute has any: each key a row a minute; the counters later', async () => {
     const minute = (Math.floor(Date.now() / 60_000) - 5) * 60_000;
     const keys = ['key_minute_a', 'key_minute_b'];
     const rollupsOf = async (keyId: string) =>
@@ -122,8 +122,8 @@ describe('UsageWriter', () => {
     writer.record(testUsageRecord({ apiKeyId: 'key_minute_a', createdAt: new Date(minute + 60_000) }));
     await writer.flushDue();
     expect(await Promise.all(keys.map(rollupsOf))).toEqual([['0 3'], ['0 3']]); // the first minute's, written once
-    expect(await Promise.all(keys.map(counted))).toEqual([{ calls: 3, count: 3 }, { calls: 3, count: 3 }]);
-    expect(writer.heldRollups).toBe(2); // the second minute's rollup and counter of key a
+    expect(await Promise.all(keys.map(counted))).toEqual([{ calls: 0, count: 0 }, { calls: 0, count: 0 }]); // held for counterHoldMs
+    expect(writer.heldRollups).toBe(3); // the second minute's rollup of key a, and both keys' counters
     writer.record(testUsageRecord({ apiKeyId: 'key_minute_a', createdAt: new Date(minute + 61_000) }));
     writer.record(testUsageRecord({ apiKeyId: 'key_minute_b', createdAt: new Date(minute + 62_000) }));
     await writer.flushDue();
@@ -131,8 +131,25 @@ describe('UsageWriter', () => {
     writer.record(testUsageRecord({ apiKeyId: 'key_minute_b', createdAt: new Date(minute + 120_000) }));
     await writer.flushDue();
     expect(await Promise.all(keys.map(rollupsOf))).toEqual([['0 3', '60000 2'], ['0 3', '60000 1']]);
+    expect(await Promise.all(keys.map(counted))).toEqual([{ calls: 0, count: 0 }, { calls: 0, count: 0 }]);
     await writer.stop();
     expect(await rollupsOf('key_minute_b')).toEqual(['0 3', '60000 1', '120000 1']);
+    expect(await Promise.all(keys.map(counted))).toEqual([{ calls: 5, count: 5 }, { calls: 5, count: 5 }]); // each a row, once
+  });
+
+  it('holds the keys\' counters for counterHoldMs, past their minute\'s end, and then writes them with a timed flush', async () => {
+    const minute = (Math.floor(Date.now() / 60_000) - 5) * 60_000;
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 20, rollupRowsAtOnce: 0, rollupHoldMs: 60 * 60_000, counterHoldMs: 300 });
+    writer.start();
+    const startedMs = Date.now();
+    writer.record(testUsageRecord({ apiKeyId: 'key_counter_hold', createdAt: new Date(minute) }));
+    writer.record(testUsageRecord({ apiKeyId: 'key_counter_hold', createdAt: new Date(minute + 60_000) }));
+    await expect.poll(() => rolledUp('key_counter_hold'), { timeout: 2_000, interval: 10 }).toBe(1); // the first minute's, at its end
+    await expect.poll(() => counted('key_counter_hold'), { timeout: 2_000, interval: 10 }).toEqual({ calls: 2, count: 2 }); // both calls, in one row
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(300);
+    expect(await rolledUp('key_counter_hold')).toBe(1); // the second minute's rollup is still held: its minute goes on
+    await writer.stop();
+    expect(await rolledUp('key_counter_hold')).toBe(2);
   });
 
   it('puts calls recorded late (of the minute before) in the later minute\'s batch, and counts them once', async () => {

@@ -38,14 +38,22 @@ export interface UsageWriterOptions {
    */
   rollupHoldMs?: number;
   /**
+   * Longest time the keys' counters are held (default 5 min). A key has one counter row a month
+   * however long it is held, and only a restart, a bill and `GET /keys` read it (a restart and a
+   * bill fold what is held from the call log first): with many keys, written with each minute's
+   * rollups, the counters were half the rows written. `GET /keys`' usage count and last use lag
+   * by as much. At most half ORPHAN_AGE_MS: blocks older than that are taken for a stopped writer's.
+   */
+  counterHoldMs?: number;
+  /**
    * Rollup and counter rows held at most before they are written anyway (default 1,000: a
    * minute's rollup and counter of 500 keys): few rows cost little, and keep analytics current.
    */
   rollupRowsAtOnce?: number;
   /**
    * Rollup and counter rows held at most, whatever the time (default 400,000; ~270 bytes a row:
-   * ~110 MB). Until its minute ends a key holds its counter and its minute's rollup (one for each
-   * endpoint and status it called): room for a minute of ~200,000 keys. Reached sooner, every
+   * ~110 MB). Until its minute ends a key holds its minute's rollup (one for each endpoint and
+   * status it called), and its counter for counterHoldMs: room for ~200,000 keys. Reached sooner, every
    * key's rows are written again each time: with 100,000 keys and a cap of 200,000, about two
    * rows a call, which tripled the usage write's cost (docs/benchmarks.md).
    */
@@ -53,8 +61,9 @@ export interface UsageWriterOptions {
 }
 
 /**
- * Blocks still `rollup_pending` whose calls all came this long ago belong to no live writer (one
- * writes what it holds within rollupHoldMs): they are folded from the log, once a minute.
+ * Blocks still pending whose calls all came this long ago belong to no live writer (one writes
+ * the rollups it holds within rollupHoldMs, the counters within counterHoldMs): they are folded
+ * from the log, once a minute.
  */
 const ORPHAN_AGE_MS = 10 * 60_000;
 
@@ -80,9 +89,11 @@ export class UsageWriter {
   private retry: Batch | null = null;
   /** The latest minute of a call recorded (calls recorded late may be of earlier ones). */
   private currentMinute = -Infinity;
-  /** Rollups of written batches, not written yet. */
-  private readonly held = new PendingRollups();
-  /** The latest minute of the calls whose rows are held. */
+  /** Minute rollups of written batches, not written yet. */
+  private readonly rollups = new PendingRollups('rollups');
+  /** The keys' counters of written batches, not written yet: held longer than the rollups. */
+  private readonly counters = new PendingRollups('counters');
+  /** The latest minute of the calls whose rollups are held. */
   private heldMinute = -Infinity;
   /** A flush() asked for the held rollups to be written. */
   private rollupsNow = false;
@@ -90,6 +101,7 @@ export class UsageWriter {
   /** Blocks pending before this time were left by stopped writers and are not folded yet (`recover`). */
   private unrecoveredBefore: Date | null = null;
   private readonly rollupHoldMs: number;
+  private readonly counterHoldMs: number;
   private readonly rollupRowsAtOnce: number;
   private readonly maxHeldRows: number;
   private readonly batchSize: number;
@@ -107,6 +119,7 @@ export class UsageWriter {
     this.batchKeys = options.batchKeys ?? 1_000;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
     this.rollupHoldMs = options.rollupHoldMs ?? 60_000;
+    this.counterHoldMs = Math.min(options.counterHoldMs ?? 5 * 60_000, ORPHAN_AGE_MS / 2);
     this.rollupRowsAtOnce = options.rollupRowsAtOnce ?? 1_000;
     this.maxHeldRows = options.maxHeldRows ?? 400_000;
   }
@@ -183,9 +196,9 @@ export class UsageWriter {
     return this.run();
   }
 
-  /** Rollup rows held, not written yet. */
+  /** Rollup and counter rows held, not written yet. */
   get heldRollups(): number {
-    return this.held.size;
+    return this.rollups.size + this.counters.size;
   }
 
   /** One drain at a time; concurrent callers share it. */
@@ -256,24 +269,26 @@ export class UsageWriter {
   }
 
   /**
-   * Writes a batch's calls and counts, holds its rollups, and wakes the webhook workers for its
-   * quota events. The rows held are written first when the batch's calls are of a later minute:
-   * their minutes are over, so each key's minute is written once (held past a minute's end, a
-   * key's rows of both minutes were written, and the later one again with the next minute's).
+   * Writes a batch's calls, holds its rollups and counts, and wakes the webhook workers for its
+   * quota events. The rollups held are written first when the batch's calls are of a later
+   * minute: their minutes are over, so each key's minute is written once (held past a minute's
+   * end, a key's rows of both minutes were written, and the later one again with the next minute's).
    */
   private async write({ id, calls }: Batch): Promise<void> {
     let latest = -Infinity;
     for (let i = 0; i < calls.length; i++) latest = Math.max(latest, calls.createdAtMs[i] as number);
     const minute = minuteStartMs(latest);
-    if (minute > this.heldMinute && this.held.size > this.rollupRowsAtOnce) await this.writeHeld();
-    this.held.add(await this.repo.writeBatch(calls, id, { deferRollups: true }), Date.now());
+    if (minute > this.heldMinute && this.heldRollups > this.rollupRowsAtOnce) await this.writeHeld(this.rollups);
+    const deferred = await this.repo.writeBatch(calls, id, { deferRollups: true });
+    const now = Date.now();
+    this.rollups.add(deferred, now);
+    this.counters.add(deferred, now);
     if (minute > this.heldMinute) this.heldMinute = minute;
     if (calls.quotaEvents.size > 0) this.options.onWebhookEvents?.();
   }
 
-  /** Writes the rows held; if that fails, they stay held (their blocks stay pending: nothing is lost if this process stops). */
-  private async writeHeld(): Promise<void> {
-    const { held } = this;
+  /** Writes the rows `held`; if that fails, they stay held (their blocks stay pending: nothing is lost if this process stops). */
+  private async writeHeld(held: PendingRollups): Promise<void> {
     if (held.blocks === 0) return;
     const since = held.since;
     const taken = held.take();
@@ -281,15 +296,21 @@ export class UsageWriter {
       await this.repo.writeRollups(taken);
     } catch (error) {
       held.add(taken, since);
-      this.log.error({ err: error, rows: taken.rollups.length }, 'usage rollups could not be written; kept for the next flush');
+      this.log.error({ err: error, rows: taken.rollups.length + taken.counters.length, part: held.part }, 'usage rollups could not be written; kept for the next flush');
     }
   }
 
-  /** Writes the rollups held once few enough, old enough, or asked for; and folds those of stopped writers. */
+  /**
+   * Writes the rollups, and then the counters, held once few enough, old enough, too many, or
+   * asked for; and folds those of stopped writers.
+   */
   private async writeHeldRollups(asked: boolean): Promise<void> {
     const now = Date.now(); // the system's clock: these are durations
-    const { held } = this;
-    if (asked || held.size <= this.rollupRowsAtOnce || now - held.since >= this.rollupHoldMs || held.size >= this.maxHeldRows) await this.writeHeld();
+    const full = this.heldRollups >= this.maxHeldRows;
+    // Few rows left once the rollups are written: the counters go too (few rows cost little).
+    const due = (held: PendingRollups, holdMs: number) => asked || full || this.heldRollups <= this.rollupRowsAtOnce || now - held.since >= holdMs;
+    if (due(this.rollups, this.rollupHoldMs)) await this.writeHeld(this.rollups);
+    if (due(this.counters, this.counterHoldMs)) await this.writeHeld(this.counters);
     await this.foldUnrecovered();
     if (now >= this.nextOrphanCheckMs) {
       this.nextOrphanCheckMs = now + 60_000;
