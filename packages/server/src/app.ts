@@ -199,6 +199,9 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
   const keyCache = new KeyCache<ResolvedKey>(bus);
   const usage = new UsageWriter(repos.usage, log, {
     flushIntervalMs: config.usageFlushIntervalMs,
+    // With limits in Redis, a key Redis lost is seeded from the counters: they lag a minute at
+    // most there, as the rollups. In process, only a restart seeds them, after folding what was held.
+    counterHoldMs: config.redisUrl ? 60_000 : undefined,
     // Quota events are stored with the calls: the delivery workers look for them at once.
     onWebhookEvents: () => {
       bus.publish({ topic: 'webhooks.pending' }).catch((error: unknown) => log.warn({ err: error }, 'could not wake the webhook workers; they find the events at their next poll'));
