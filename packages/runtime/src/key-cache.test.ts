@@ -123,6 +123,16 @@ describe('KeyCache', () => {
     expect(cache.get('hash_1')).toEqual({ id: 'key_1', plan: 'pro' });
   });
 
+  it('keeps a found key between half of ttlMs and all of it, drawn for each entry, so keys loaded together expire apart', async () => {
+    const draws = [0, 0.99];
+    const { cache } = setup({ ttlMs: 600, random: () => draws.shift() ?? 0 });
+    cache.set('hash_short', { id: 'key_1', plan: 'pro' }); // kept 300 ms
+    cache.set('hash_long', { id: 'key_2', plan: 'pro' }); // kept ~600 ms
+    await wait(450);
+    expect(cache.get('hash_short')).toBeUndefined();
+    expect(cache.get('hash_long')).toEqual({ id: 'key_2', plan: 'pro' });
+  });
+
   it('maxEntries bounds the cache, evicting the least recently used key', () => {
     const { cache } = setup({ maxEntries: 2 });
     cache.set('hash_1', { id: 'key_1', plan: 'pro' });

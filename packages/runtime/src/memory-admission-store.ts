@@ -26,7 +26,7 @@ interface KeyState {
 /**
  * A key idle this long is forgotten. By then its bucket is full again (for any plan whose burst
  * refills within the hour), its window empty, its counts written to the store, and its cache
- * entry expired (5 min): its next call loads the key and seeds the counts again.
+ * entry expired (30 min at most, `KeyCache`): its next call loads the key and seeds the counts again.
  */
 const IDLE_MS = 60 * 60_000;
 
