@@ -159,7 +159,7 @@ export async function buildApp({ config, deps, log = pino({ level: config.logLev
   });
   const context: RouteContext = { services, guards: createAuthGuards(services.accounts), clock, config };
 
-  const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped, rollupsHeld: usage.heldRollups });
+  const usageStats = () => ({ pending: usage.pending, written: usage.written, dropped: usage.dropped, rollupsHeld: usage.heldRollups, writeSeconds: usage.writeSeconds, rowsWritten: usage.rowsWritten });
   healthRoutes(app, {
     databaseKind: deps.database.kind,
     pingDatabase: () => deps.database.ping(),

@@ -1,5 +1,5 @@
 import { CallBatch, minuteStartMs, type UsageRecord } from '@tollgate/core';
-import { newId, PendingRollups, yieldToEventLoop, type UsageRepository } from '@tollgate/store';
+import { newId, PendingRollups, yieldToEventLoop, type DeferredPart, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 interface Batch {
@@ -109,6 +109,15 @@ export class UsageWriter {
   private readonly maxBuffered: number;
   dropped = 0;
   written = 0;
+  /**
+   * Seconds spent writing, by what was written: the calls (the call log's blocks), the minute
+   * rollups and the keys' counters. Wall time, the event loop's turns between a write's
+   * statements included: on PGlite the statements run on the serving thread, so this is how long
+   * serving shared the thread with them (with many keys, the rollups as each minute ends).
+   */
+  readonly writeSeconds: Record<'calls' | DeferredPart, number> = { calls: 0, rollups: 0, counters: 0 };
+  /** Rollup and counter rows written (rows folded from the call log instead are not counted). */
+  readonly rowsWritten: Record<DeferredPart, number> = { rollups: 0, counters: 0 };
 
   constructor(
     private readonly repo: UsageRepository,
@@ -279,7 +288,9 @@ export class UsageWriter {
     for (let i = 0; i < calls.length; i++) latest = Math.max(latest, calls.createdAtMs[i] as number);
     const minute = minuteStartMs(latest);
     if (minute > this.heldMinute && this.heldRollups > this.rollupRowsAtOnce) await this.writeHeld(this.rollups);
+    const startedAt = performance.now();
     const deferred = await this.repo.writeBatch(calls, id, { deferRollups: true });
+    this.writeSeconds.calls += (performance.now() - startedAt) / 1000;
     const now = Date.now();
     this.rollups.add(deferred, now);
     this.counters.add(deferred, now);
@@ -291,12 +302,17 @@ export class UsageWriter {
   private async writeHeld(held: PendingRollups): Promise<void> {
     if (held.blocks === 0) return;
     const since = held.since;
+    const part = held.part as DeferredPart;
+    const startedAt = performance.now();
     const taken = held.take();
     try {
-      await this.repo.writeRollups(taken);
+      const how = await this.repo.writeRollups(taken);
+      if (how === 'written') this.rowsWritten[part] += taken.rollups.length + taken.counters.length;
     } catch (error) {
       held.add(taken, since);
-      this.log.error({ err: error, rows: taken.rollups.length + taken.counters.length, part: held.part }, 'usage rollups could not be written; kept for the next flush');
+      this.log.error({ err: error, rows: taken.rollups.length + taken.counters.length, part }, 'usage rollups could not be written; kept for the next flush');
+    } finally {
+      this.writeSeconds[part] += (performance.now() - startedAt) / 1000;
     }
   }
 

@@ -19,6 +19,8 @@ describe('GET /metrics', () => {
     expect(before.body).toContain('tollgate_rate_limits{limits="embedded"} 1');
     expect(before.body).toContain('tollgate_rate_limits{limits="global"} 0');
     expect(before.body).toMatch(/tollgate_process_cpu_seconds_total \d/);
+    expect(before.body).toContain('tollgate_usage_write_seconds_total{part="calls"} 0');
+    expect(before.body).toContain('tollgate_usage_rows_written_total{part="rollups"} 0');
 
     await t.flushUsage();
     const after = (await t.inject({ method: 'GET', url: '/metrics' })).body;
@@ -26,5 +28,12 @@ describe('GET /metrics', () => {
     expect(after).toMatch(/tollgate_usage_records_written_total [3-9]/);
     expect(after).toContain('tollgate_usage_records_dropped_total 0');
     expect(after).toContain('tollgate_usage_rollups_held 0');
+    // The flush wrote the calls, then the key's minute rollup (two if a minute ended meanwhile) and its counter.
+    for (const part of ['calls', 'rollups', 'counters']) {
+      const seconds = Number(after.match(new RegExp(`tollgate_usage_write_seconds_total\\{part="${part}"\\} (\\S+)`))?.[1]);
+      expect(seconds, part).toBeGreaterThan(0);
+    }
+    expect(after).toMatch(/tollgate_usage_rows_written_total\{part="rollups"\} [12]\n/);
+    expect(after).toContain('tollgate_usage_rows_written_total{part="counters"} 1\n');
   });
 });

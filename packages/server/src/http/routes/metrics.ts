@@ -4,7 +4,14 @@ import { LIMITS, limitsOf } from './health.ts';
 import type { App } from './types.ts';
 
 export interface MetricsProbe {
-  usage(): { pending: number; written: number; dropped: number; rollupsHeld: number };
+  usage(): {
+    pending: number;
+    written: number;
+    dropped: number;
+    rollupsHeld: number;
+    writeSeconds: Readonly<Record<'calls' | 'rollups' | 'counters', number>>;
+    rowsWritten: Readonly<Record<'rollups' | 'counters', number>>;
+  };
   limiter: Deps['limiter'];
 }
 
@@ -48,6 +55,26 @@ export function metricsRoutes(app: App, probe: MetricsProbe): void {
     registers: [registry],
     collect() {
       this.set(probe.usage().rollupsHeld);
+    },
+  });
+  new Counter({
+    name: 'tollgate_usage_write_seconds_total',
+    help: 'Time spent writing usage to the database, by part: calls (the call log), rollups (minute rollups), counters (the keys\' counters); on the embedded database these writes share the serving thread',
+    labelNames: ['part'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [part, seconds] of Object.entries(probe.usage().writeSeconds)) this.inc({ part }, seconds);
+    },
+  });
+  new Counter({
+    name: 'tollgate_usage_rows_written_total',
+    help: 'Minute rollup and key counter rows written from the rows held in memory, by part',
+    labelNames: ['part'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [part, rows] of Object.entries(probe.usage().rowsWritten)) this.inc({ part }, rows);
     },
   });
   new Gauge({
