@@ -306,4 +306,30 @@ describe('UsageWriter', () => {
     expect(await stored('req_during_')).toHaveLength(6);
     expect(writer.pending).toBe(0);
   });
+
+  it('counts the time its writes take and the rows it writes, not those another writer folded from the log', async () => {
+    const minute = (Math.floor(Date.now() / 60_000) - 5) * 60_000;
+    const writer = new UsageWriter(repos.usage, silent, { flushIntervalMs: 60_000, rollupRowsAtOnce: 0, rollupHoldMs: 60 * 60_000 });
+    for (let i = 0; i < 3; i++) writer.record(testUsageRecord({ apiKeyId: 'key_rows_a', createdAt: new Date(minute + i) }));
+    writer.record(testUsageRecord({ apiKeyId: 'key_rows_b', createdAt: new Date(minute + 3) }));
+    await writer.flushDue();
+    expect(writer.writeSeconds.calls).toBeGreaterThan(0);
+    expect(writer.writeSeconds.rollups).toBe(0);
+    expect(writer.heldRollups).toBe(4); // each key's minute rollup and counter
+    // Another process folds the calls' blocks from the log meanwhile (as it does a stopped writer's).
+    const blocks = await queryRows<{ id: string }>(database.db, sql`select id from api_usage_blocks where 'key_rows_a' = any(strings) and rollup_pending`);
+    expect(blocks).toHaveLength(1);
+    await repos.usage.replayRollups({ blockIds: blocks.map((b) => Number(b.id)) });
+    await writer.flush();
+    expect(await rolledUp('key_rows_a')).toBe(3); // once: the held rows were not written
+    expect(writer.rowsWritten).toEqual({ rollups: 0, counters: 0 });
+    expect(writer.writeSeconds.rollups).toBeGreaterThan(0);
+    expect(writer.writeSeconds.counters).toBeGreaterThan(0);
+
+    writer.record(testUsageRecord({ apiKeyId: 'key_rows_a', createdAt: new Date(minute + 60_000) }));
+    writer.record(testUsageRecord({ apiKeyId: 'key_rows_a', createdAt: new Date(minute + 60_001) }));
+    await writer.stop();
+    expect(writer.rowsWritten).toEqual({ rollups: 1, counters: 1 });
+    expect(await rolledUp('key_rows_a')).toBe(5);
+  });
 });
