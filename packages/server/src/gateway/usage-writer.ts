@@ -288,9 +288,7 @@ export class UsageWriter {
     for (let i = 0; i < calls.length; i++) latest = Math.max(latest, calls.createdAtMs[i] as number);
     const minute = minuteStartMs(latest);
     if (minute > this.heldMinute && this.heldRollups > this.rollupRowsAtOnce) await this.writeHeld(this.rollups);
-    const startedAt = performance.now();
-    const deferred = await this.repo.writeBatch(calls, id, { deferRollups: true });
-    this.writeSeconds.calls += (performance.now() - startedAt) / 1000;
+    const deferred = await this.timed('calls', () => this.repo.writeBatch(calls, id, { deferRollups: true }));
     const now = Date.now();
     this.rollups.add(deferred, now);
     this.counters.add(deferred, now);
@@ -303,14 +301,23 @@ export class UsageWriter {
     if (held.blocks === 0) return;
     const since = held.since;
     const part = held.part as DeferredPart;
+    await this.timed(part, async () => {
+      const taken = held.take();
+      try {
+        const how = await this.repo.writeRollups(taken);
+        if (how === 'written') this.rowsWritten[part] += taken.rollups.length + taken.counters.length;
+      } catch (error) {
+        held.add(taken, since);
+        this.log.error({ err: error, rows: taken.rollups.length + taken.counters.length, part }, 'usage rollups could not be written; kept for the next flush');
+      }
+    });
+  }
+
+  /** Runs a write, adding the time it took to `writeSeconds[part]`, whether it succeeds or not. */
+  private async timed<T>(part: keyof UsageWriter['writeSeconds'], write: () => Promise<T>): Promise<T> {
     const startedAt = performance.now();
-    const taken = held.take();
     try {
-      const how = await this.repo.writeRollups(taken);
-      if (how === 'written') this.rowsWritten[part] += taken.rollups.length + taken.counters.length;
-    } catch (error) {
-      held.add(taken, since);
-      this.log.error({ err: error, rows: taken.rollups.length + taken.counters.length, part }, 'usage rollups could not be written; kept for the next flush');
+      return await write();
     } finally {
       this.writeSeconds[part] += (performance.now() - startedAt) / 1000;
     }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeferredPart } from '@tollgate/store';
 import type { Deps } from '../../deps.ts';
 import { LIMITS, limitsOf } from './health.ts';
 import type { App } from './types.ts';
@@ -9,8 +10,8 @@ export interface MetricsProbe {
     written: number;
     dropped: number;
     rollupsHeld: number;
-    writeSeconds: Readonly<Record<'calls' | 'rollups' | 'counters', number>>;
-    rowsWritten: Readonly<Record<'rollups' | 'counters', number>>;
+    writeSeconds: Readonly<Record<'calls' | DeferredPart, number>>;
+    rowsWritten: Readonly<Record<DeferredPart, number>>;
   };
   limiter: Deps['limiter'];
 }
