@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite, types, type PGliteInterface, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
+import { types, type PGlite, type Results } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -9,6 +9,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
+import { PgliteThread } from './pglite-thread.ts';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -88,21 +89,30 @@ export interface PgliteOptions {
 }
 
 /**
- * The embedded database. PGlite lets two processes open one folder and corrupt it, so a lock
- * file with the owner's pid guards the folder; a lock left by a dead process is taken over.
+ * The embedded database, on a thread of its own (`PgliteThread`). PGlite lets two processes open
+ * one folder and corrupt it, so a lock file with the owner's pid guards the folder; a lock left
+ * by a dead process is taken over.
  */
 export async function openPglite(options: PgliteOptions = {}): Promise<Database> {
   const release = options.dataDir ? lockFolder(options.dataDir) : () => undefined;
-  let client: PGlite;
+  let client: PgliteThread;
   try {
-    client = new PGlite({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), parsers: DRIZZLE_PARSERS });
-    await client.waitReady;
-    await migratePglite(drizzlePglite({ client: withoutQueryParsers(client), schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+    client = await PgliteThread.open(options.dataDir ? { dataDir: options.dataDir } : {});
   } catch (error) {
+    release();
+    throw new Error(`could not open the embedded database${options.dataDir ? ` in ${options.dataDir}` : ''}: ${(error as Error).message}`, { cause: error });
+  }
+  // drizzle's types ask for a PGlite; its driver calls only `query` and `transaction`. drizzle's
+  // per-query parsers are not sent (functions do not cross threads): the thread's PGlite is
+  // given the same ones at its start.
+  const db = drizzlePglite({ client: client as unknown as PGlite, schema }) as unknown as Db;
+  try {
+    await migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (error) {
+    await client.close().catch(() => undefined);
     release();
     throw error;
   }
-  const db = drizzlePglite({ client: withoutQueryParsers(client), schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
@@ -110,8 +120,8 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
       await client.query('select 1');
     },
     executeSql: async (text, values = []) => {
-      // Statement lists (often `begin; …; commit;`) run inside one PGlite transaction: should one
-      // fail, the rollback happens before any other query gets the single session, which would
+      // Statement lists (often `begin; …; commit;`) run inside one transaction: should one fail,
+      // the rollback happens before any other query gets the single session, which would
       // otherwise find it in an aborted transaction. (The inner begin/commit only warn.)
       const result = values.length === 0
         ? ((await client.transaction((tx) => tx.exec(text))).at(-1) ?? { rows: [], fields: [] })
@@ -137,34 +147,6 @@ function withDates(result: Results<Record<string, unknown>>): Record<string, unk
     }
   }
   return result.rows;
-}
-
-/** The type parsers drizzle's PGlite driver asks for: date and time values stay PostgreSQL's text. */
-const keepText = (value: string) => value;
-const DRIZZLE_PARSERS = { [types.TIMESTAMP]: keepText, [types.TIMESTAMPTZ]: keepText, [types.INTERVAL]: keepText, [types.DATE]: keepText };
-
-type QueryClient = Pick<PGliteInterface, 'query' | 'transaction'>;
-
-/**
- * drizzle passes its parsers with every query, and PGlite then merges them into its whole parser
- * table, which more than doubles the cost of a small query (0.14 → 0.33 ms here). The client is
- * given the same parsers once, at construction, and the per-query copy is dropped.
- */
-function withoutQueryParsers(client: PGlite): PGlite {
-  const strip = (options?: QueryOptions): QueryOptions | undefined => {
-    if (!options?.parsers) return options;
-    const { parsers: _same, ...rest } = options;
-    return rest;
-  };
-  const wrapTx = (tx: Transaction): Transaction => Object.assign(Object.create(tx) as Transaction, {
-    query: (query: string, params?: unknown[], options?: QueryOptions) => tx.query(query, params, strip(options)),
-  });
-  const wrapped: QueryClient = {
-    query: ((query: string, params?: unknown[], options?: QueryOptions) => client.query(query, params, strip(options))) as PGliteInterface['query'],
-    transaction: ((callback: (tx: Transaction) => Promise<unknown>) => client.transaction((tx) => callback(wrapTx(tx)))) as PGliteInterface['transaction'],
-  };
-  // drizzle's types ask for a PGlite; its driver calls only these two methods.
-  return wrapped as PGlite;
 }
 
 function lockFolder(dataDir: string): () => void {
@@ -198,15 +180,6 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/**
- * PGlite answers in the same thread, so work made of many transactions (the billing cycle, a
- * usage flush) gives the server a turn between them; without it `serve` would answer nothing
- * until the work ends.
- */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Rows of a raw query, on either driver (both answer `{ rows }`). */

@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { UsageGroupBy, UsageStats } from '@tollgate/contracts';
 import { CALL_TEXT_FIELDS, CallBatch, dayPeriod, minuteStartMs, monthPeriod, monthStartMs, nextMonthStartMs, NO_TEXT, USAGE_THRESHOLD_PERCENT, type QuotaEvent, type UsageRecord } from '@tollgate/core';
-import { queryRows, yieldToEventLoop, type Db } from './database.ts';
+import { queryRows, type Db } from './database.ts';
 import { insertWebhookEvents, type NewWebhookEvent } from './webhooks.ts';
 
 export const monthCounter = (nowMs: number) => `month:${monthPeriod(nowMs)}`;
@@ -50,8 +50,9 @@ export interface DeferredRollups {
 export type DeferredPart = 'rollups' | 'counters';
 
 /**
- * Rollup and counter rows written at once at most: a statement of them holds PGlite ~25 µs a row,
- * and the server waits for it; 500 rows are a pause of ~10 ms, and cost ~15 % more than 5,000 at once.
+ * Rollup and counter rows written at once at most: a statement of them takes PGlite ~25 µs a row,
+ * and holds its one session meanwhile (a key's first lookup waits for it); 500 rows take ~10 ms,
+ * and cost ~15 % more than 5,000 at once.
  */
 const ROWS_PER_STATEMENT = 500;
 /** Blocks folded from the log in one statement (up to 1,000 calls each). */
@@ -133,7 +134,7 @@ export class PendingRollups {
   /**
    * Everything held, in lock order (`writeRollups`); this is empty after. The order is by key
    * first, so the keys are sorted (a native sort of strings, ~30 ms for 100,000), then each key's
-   * few rows: sorting all rows with a comparator took ~240 ms for 300,000, a pause in serving.
+   * few rows: sorting all rows with a comparator took ~240 ms for 300,000, a pause in serving (this runs on the serving thread).
    */
   take(): DeferredRollups {
     const taken: DeferredRollups = { blockIds: this.blockIds, rollups: [], counters: [] };
@@ -276,7 +277,10 @@ interface Block {
 
 /** Calls a block holds at most (~1 ms of PGlite's time each), so no row grows past ~30 kB. */
 const BLOCK_RECORDS = 1_000;
-/** Blocks written in one statement at most: ~2,000 calls, a pause in serving of a few ms (docs/benchmarks.md). */
+/**
+ * Blocks written in one statement at most: ~2,000 calls, a few ms of PGlite's session; each block
+ * is encoded on the serving thread when its statement is due (docs/benchmarks.md).
+ */
 const BLOCKS_PER_STATEMENT = 2;
 
 /**
@@ -631,8 +635,8 @@ export class UsageRepository {
   /**
    * Answers the ids of the blocks written (none when the batch had been written before). A batch
    * of more than BLOCKS_PER_STATEMENT blocks goes in several statements of one transaction, each
-   * block encoded when its statement is due, with a turn of the event loop between them: on
-   * PGlite a statement is a pause in serving (a second's calls took ~50 ms in one).
+   * block encoded when its statement is due: the serving thread encodes a few blocks at a time
+   * (a second's calls at once took ~50 ms), and answers calls while each statement runs.
    */
   private async writeTransaction({ batchId, deferRollups, calls, order, counters, rollups, events }: PreparedBatch): Promise<number[]> {
     const fresh = batchId === null ? undefined : sql`insert into usage_batches (id) values (${batchId}) on conflict (id) do nothing returning id`;
@@ -646,7 +650,6 @@ export class UsageRepository {
       const blockIds = await insertBlocks(db, slice(0), deferRollups, { fresh, ...(last <= 0 ? withRows : {}) });
       if (blockIds.length === 0) return blockIds;
       for (let at = BLOCKS_PER_STATEMENT; at < blocks.length; at += BLOCKS_PER_STATEMENT) {
-        await yieldToEventLoop();
         blockIds.push(...(await insertBlocks(db, slice(at), deferRollups, at >= last ? withRows : {})));
       }
       return blockIds;
@@ -661,8 +664,7 @@ export class UsageRepository {
 
   /**
    * Writes rollups and counters deferred by `writeBatch` (folded, from several batches) and
-   * clears their blocks' marks, in one transaction of statements of ROWS_PER_STATEMENT rows
-   * with a turn of the event loop between them (on PGlite a statement is a pause in serving).
+   * clears their blocks' marks, in one transaction of statements of ROWS_PER_STATEMENT rows.
    * Of a `part` only, only that part's mark is cleared: the other is written later.
    * If any of the blocks is no longer pending (folded from the log meanwhile, `replayRollups`),
    * nothing of these is written and the blocks still pending are folded from the log instead:
@@ -687,7 +689,6 @@ export class UsageRepository {
           // first counters share a statement, as each costs PGlite a round trip.
           const total = rows.length + counters.length;
           for (let at = 0; at < total; at += ROWS_PER_STATEMENT) {
-            if (at > 0) await yieldToEventLoop();
             const end = at + ROWS_PER_STATEMENT;
             const parts: SQL[] = [];
             if (at < rows.length) parts.push(sql`rollups as (${upsertRollups(rows.slice(at, end))})`);
@@ -770,7 +771,6 @@ export class UsageRepository {
       const blocks = Number(row?.blocks ?? 0);
       total += blocks;
       if (blocks < REPLAY_BLOCKS) return total;
-      await yieldToEventLoop();
     }
   }
 

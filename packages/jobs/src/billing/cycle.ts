@@ -1,5 +1,5 @@
 import { computeInvoice, monthlyCycleLines, monthPeriod, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type InvoiceLine } from '@tollgate/core';
-import { yieldToEventLoop, type BillableSubscription, type BillingRun, type NewInvoice, type Repositories } from '@tollgate/store';
+import { type BillableSubscription, type BillingRun, type NewInvoice, type Repositories } from '@tollgate/store';
 import type { JobDefinition } from '../queue.ts';
 import { invalidateKeys } from '../key-invalidation.ts';
 import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, usageDescription, vatRateFor, type BillingSettings } from './invoicing.ts';
@@ -51,7 +51,7 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
   const period = billingPeriodOf(periodStart);
   const pastMonthCounter = `month:${monthPeriod(periodStartMs - 1)}`;
   // 2,000 a batch: as fast as larger batches once statistics are fresh (docs/benchmarks.md), and
-  // on PGlite each batch holds the event loop for about half a second rather than 1.3 s.
+  // on PGlite each batch holds the database's one session for about half a second rather than 1.3 s.
   const customersPerBatch = options.customersPerBatch ?? 2_000;
   const report = (run: BillingRun | null) => run && options.onProgress?.(run);
 
@@ -60,7 +60,6 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
     // Last month's calls into the counters first: a gateway holds them up to a minute (usage writer).
     await repos.usage.replayRollups({ lastBefore: periodStart });
     await repos.billing.analyzeForCycle();
-    await yieldToEventLoop();
     let after = '';
     let created = 0;
     for (;;) {
@@ -75,12 +74,10 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
       created += batch.created.length;
       await invalidateKeys(deps, batch.changed);
       report(await repos.billing.updateRun(period, { addCustomers: new Set(page.map((s) => s.userId)).size, addCreated: batch.created.length }));
-      await yieldToEventLoop();
     }
     // The new drafts' statistics, so numbering walks them by index rather than scanning every invoice.
     if (created > 0) {
       await repos.billing.analyzeForCycle();
-      await yieldToEventLoop();
     }
     await issueDrafts(deps, periodStart, period, options);
     const run = await repos.billing.updateRun(period, { status: 'completed', finishedAt: new Date(clock.now()) });
@@ -149,7 +146,6 @@ async function issueDrafts(deps: CycleDeps, periodStart: Date, period: string, o
     const run = await repos.billing.updateRun(period, { addIssued: issued.length });
     if (run) options.onProgress?.(run);
     await deps.bus.publish({ topic: 'webhooks.pending' });
-    await yieldToEventLoop();
   }
 }
 

@@ -1,5 +1,5 @@
 import { CallBatch, minuteStartMs, type UsageRecord } from '@tollgate/core';
-import { newId, PendingRollups, yieldToEventLoop, type DeferredPart, type UsageRepository } from '@tollgate/store';
+import { newId, PendingRollups, type DeferredPart, type UsageRepository } from '@tollgate/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 interface Batch {
@@ -12,15 +12,16 @@ export interface UsageWriterOptions {
   /**
    * Records per transaction (default 10,000: a second's calls at 10,000 a second). A batch
    * counts each key, minute and day once whatever its calls, so larger batches write fewer rows.
-   * On PGlite a batch is a pause in serving (its statement runs on this thread): fewer, larger
-   * batches pause it less in total, each pause a little longer (docs/benchmarks.md).
+   * Each statement has a fixed cost (~0.2–0.4 ms of PGlite's CPU): fewer, larger batches cost
+   * less in total (docs/benchmarks.md).
    */
   batchSize?: number;
   /**
    * Distinct keys per batch at most (default 1,000). A key costs a batch two row writes (its
    * minute rollup and its month's counter; four before migration 0012), so with many keys the
-   * pause of a batch follows its keys, not its calls: with 100,000 keys a batch of 10,000 calls
-   * paused PGlite 1.8 s.
+   * cost of a batch follows its keys, not its calls: with 100,000 keys a batch of 10,000 calls
+   * took PGlite 1.8 s, and the rows of a transaction stay locked meanwhile (on PostgreSQL, other
+   * instances wait for them).
    */
   batchKeys?: number;
   /** Records held while the database is unreachable; past it the newest are dropped and counted. */
@@ -111,9 +112,8 @@ export class UsageWriter {
   written = 0;
   /**
    * Seconds spent writing, by what was written: the calls (the call log's blocks), the minute
-   * rollups and the keys' counters. Wall time, the event loop's turns between a write's
-   * statements included: on PGlite the statements run on the serving thread, so this is how long
-   * serving shared the thread with them (with many keys, the rollups as each minute ends).
+   * rollups and the keys' counters. Wall time: how long the database took to answer, which on
+   * PGlite is mostly its thread's CPU (with many keys, the rollups as each minute ends).
    */
   readonly writeSeconds: Record<'calls' | DeferredPart, number> = { calls: 0, rollups: 0, counters: 0 };
   /** Rollup and counter rows written (rows folded from the call log instead are not counted). */
@@ -259,8 +259,6 @@ export class UsageWriter {
           this.written += calls.length;
           calls.clear();
           if (this.spare.length < 2) this.spare.push(calls);
-          // Calls waiting to be served go before the next batch.
-          if (done + 1 < taken.length) await yieldToEventLoop();
         }
       } catch (error) {
         // The failed batch is retried as it is; the batches after it go back in front of the newer ones.

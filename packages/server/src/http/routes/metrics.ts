@@ -60,7 +60,7 @@ export function metricsRoutes(app: App, probe: MetricsProbe): void {
   });
   new Counter({
     name: 'tollgate_usage_write_seconds_total',
-    help: 'Time spent writing usage to the database, by part: calls (the call log), rollups (minute rollups), counters (the keys\' counters); on the embedded database these writes share the serving thread',
+    help: 'Time spent writing usage to the database, by part: calls (the call log), rollups (minute rollups), counters (the keys\' counters); wall time, on the embedded database mostly that of the database thread',
     labelNames: ['part'],
     registers: [registry],
     collect() {

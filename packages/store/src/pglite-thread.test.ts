@@ -1,0 +1,105 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PgliteThread } from './pglite-thread.ts';
+
+describe('PgliteThread (the embedded database on its own thread)', () => {
+  // One database for the tests of statements (a new one takes seconds), a table of its own for each.
+  let thread: PgliteThread;
+  beforeAll(async () => {
+    thread = await PgliteThread.open();
+  });
+  afterAll(() => thread.close());
+  let table = '';
+  beforeEach(async () => {
+    table = `t${Math.random().toString(36).slice(2, 10)}`;
+    await thread.exec(`create table ${table} (n int primary key)`);
+  });
+  const stored = async (db: PgliteThread) => (await db.query<{ n: number }>(`select n from ${table} order by n`)).rows.map((r) => r.n);
+
+  it('a statement asked for while a transaction runs waits for it to end: a rollback does not take it along', async () => {
+    const db = thread;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let begun!: () => void;
+    const inside = new Promise<void>((resolve) => (begun = resolve));
+    const failed = db.transaction(async (tx) => {
+      await tx.query(`insert into ${table} values (1)`);
+      begun();
+      await held;
+      throw new Error('changed my mind');
+    });
+    await inside;
+    // Asked for while the transaction is open: sent between its statements, it would be rolled back with them.
+    const outside = db.query(`insert into ${table} values (2)`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await expect(failed).rejects.toThrow('changed my mind');
+    await outside;
+    expect(await stored(db)).toEqual([2]);
+  });
+
+  it('commits what a transaction wrote, and answers what its callback answered', async () => {
+    const db = thread;
+    const answer = await db.transaction(async (tx) => {
+      await tx.query(`insert into ${table} values ($1), ($2)`, [3, 4]);
+      return (await tx.query<{ n: number }>(`select count(*)::int as n from ${table}`)).rows[0]?.n;
+    });
+    expect(answer).toBe(2);
+    expect(await stored(db)).toEqual([3, 4]);
+  });
+
+  it("keeps PostgreSQL's fields on an error (the store reads code and constraint), and the session usable after it", async () => {
+    const db = thread;
+    await db.query(`insert into ${table} values (1)`);
+    const error = await db.transaction((tx) => tx.query(`insert into ${table} values (1)`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({ code: '23505', constraint: `${table}_pkey`, message: expect.stringContaining('duplicate key') });
+    await expect(db.query('selec 1')).rejects.toMatchObject({ code: '42601' });
+    await db.query(`insert into ${table} values (2)`);
+    expect(await stored(db)).toEqual([1, 2]);
+  });
+
+  it('gives timestamps as PostgreSQL writes them (drizzle parses them), and rows as arrays when asked', async () => {
+    const db = thread;
+    const { rows } = await db.query<unknown[]>(`select '2026-12-07 10:00:00+00'::timestamptz as at, 7 as n`, [], { rowMode: 'array' });
+    expect(rows).toEqual([['2026-12-07 10:00:00+00', 7]]);
+  });
+
+  it("fails to open with the database's error when the folder cannot hold a database", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), 'not-a-folder');
+    writeFileSync(file, 'x');
+    await expect(PgliteThread.open({ dataDir: file })).rejects.toThrow(/ErrnoError \(errno \d+\)/);
+  });
+
+  it('refuses statements once closed, with an error that says so', async () => {
+    const db = await PgliteThread.open();
+    await db.close();
+    await expect(db.query('select 1')).rejects.toThrow('the embedded database is closed');
+  });
+
+  it('keeps a process alive while a statement or the close is awaited, and not once none is', () => {
+    const module = fileURLToPath(new URL('./pglite-thread.ts', import.meta.url));
+    const run = (close: boolean) => {
+      const script = `import { PgliteThread } from ${JSON.stringify(module)};
+        const db = await PgliteThread.open();
+        const { rows } = await db.query("select 'answered' as word");
+        console.log(rows[0].word);
+        ${close ? `await db.close(); console.log('closed');` : ''}`;
+      // A top-level await that nothing keeps alive ends the process with code 13, before its output.
+      return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    };
+    // Never closed: the process must still end once nothing is awaited.
+    const open = run(false);
+    expect(open.stderr).toBe('');
+    expect(open.stdout.trim()).toBe('answered');
+    expect(open.status).toBe(0);
+    const closed = run(true);
+    expect(closed.stderr).toBe('');
+    expect(closed.stdout.trim().split('\n')).toEqual(['answered', 'closed']);
+    expect(closed.status).toBe(0);
+  }, 120_000);
+});
