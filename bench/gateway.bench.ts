@@ -27,6 +27,8 @@ import { machine, p99Delta, ratio, sameLoadTable, table, type Row } from './lib/
  * Env: BENCH_ROUNDS (5), BENCH_DURATION (s measured per run, 5), BENCH_WARMUP (s, 3, the first
  * warm-up of each server; every run has one of 1 s), BENCH_CONNECTIONS (64),
  * BENCH_PIPELINING (1), BENCH_KEYS (key counts, "1,1000,100000"), BENCH_PIN (pin CPUs, 1),
+ * BENCH_PIN_SCOPE (process: each server's every thread on the server CPU; serving-thread: only
+ * its main thread, its other threads (V8's, libuv's, the embedded database's) on any CPU),
  * BENCH_CPU_PROF (1: each server writes a V8 CPU profile of its first measured run to
  * bench/results/profiles/; profiling slows it, so figures of such a run are not the reference;
  * summarize one with `npx tsx bench/profile-summary.ts <file>`), BENCH_REDIS_KEYS (key counts run
@@ -75,6 +77,8 @@ const settings = {
   /** Seconds measured for each gateway in a round (after a 1 s warm-up). */
   redisRoundSec: envNumber('BENCH_REDIS_ROUND_SEC', 4, 1),
   pin: process.env.BENCH_PIN !== '0' && hasTaskset(),
+  /** What of each server is pinned: the whole process, or only its serving (main) thread. */
+  pinScope: process.env.BENCH_PIN_SCOPE === 'serving-thread' ? ('serving-thread' as const) : ('process' as const),
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
   path: BENCH_PATH,
   usageRecording: 'on (default USAGE_FLUSH_INTERVAL_MS=1000)',
@@ -214,6 +218,7 @@ function startGateway(mode: Mode, keyCount: number, dataDir: string, profileFile
   return startServer({
     script: 'bench/gateway-server.ts',
     cpu: settings.pin ? SERVER_CPU : null,
+    pinScope: settings.pinScope,
     // BENCH_REDIS_URL is set (empty) either way: the runner's own environment may hold one.
     env: { BENCH_DATA_DIR: dataDir, BENCH_KEYS: String(keyCount), BENCH_REDIS_URL: mode === 'redis' ? redisUrl() : '', ...(profileFile ? { BENCH_CPU_PROFILE: profileFile } : {}) },
     readyTimeoutMs: 300_000,
@@ -342,7 +347,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
       log(`cold pass: ${seconds.toFixed(1)} s, ${Math.round(keyCount / seconds)} keys/s`);
     }
 
-    const bare = await startServer({ script: 'bench/bare-server.ts', cpu: settings.pin ? SERVER_CPU : null, env: settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile.replace('gateway-', 'bare-') } : {} });
+    const bare = await startServer({ script: 'bench/bare-server.ts', cpu: settings.pin ? SERVER_CPU : null, pinScope: settings.pinScope, env: settings.cpuProfile ? { BENCH_CPU_PROFILE: profileFile.replace('gateway-', 'bare-') } : {} });
     servers.push(bare);
     const bareProbe = await probe(bare, keys[0]);
     if (bareProbe.bodyKeys.join() !== gatewayProbe.bodyKeys.join()) throw new Error(`bare and gateway bodies differ: ${bareProbe.bodyKeys} vs ${gatewayProbe.bodyKeys}`);
@@ -447,7 +452,7 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const pinned = settings.pin && pinSelf(LOADGEN_CPU);
   const info = machine();
-  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSec} s warm-up + ${settings.durationSec} s per run; CPUs ${pinned ? `pinned (load generator ${LOADGEN_CPU}, server ${SERVER_CPU})` : 'not pinned'}`);
+  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSec} s warm-up + ${settings.durationSec} s per run; CPUs ${pinned ? `pinned (load generator ${LOADGEN_CPU}, server ${settings.pinScope === 'process' ? '' : 'serving thread '}${SERVER_CPU})` : 'not pinned'}`);
   if (info.cores < 2) log('warning: fewer than 2 cores, the load generator and the server share one');
 
   const rows: Row[] = [];

@@ -29,6 +29,7 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * RATE=<req/s> drives every server at that fixed rate instead (as the bench's same-load runs),
  * times each response, and prints each run's p50 and p99 and each server's median p99 against
  * the first's.
+ * PIN_SCOPE=serving-thread pins only each server's main thread to CPU 1 (`ServerOptions.pinScope`).
  * SETTLE=<s> waits that long after the last round, then prints each server's CPU a call over the
  * whole session: all its runs, warm-ups included, and its background work wherever it fell. With
  * many keys the writer holds usage rows up to a minute (counters up to five), so a server's rows are
@@ -53,6 +54,7 @@ if (variants.length === 0) throw new Error('VARIANTS lists no server; see the co
 const rounds = Number(process.env.ROUNDS ?? 8);
 const seconds = Number(process.env.SEC ?? 4);
 const rate = process.env.RATE ? Number(process.env.RATE) : undefined;
+const pinScope = process.env.PIN_SCOPE === 'serving-thread' ? 'serving-thread' : 'process';
 
 const pin = hasTaskset();
 if (pin) pinSelf(0);
@@ -67,7 +69,7 @@ try {
     if (!running) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-alternate-'));
       dirs.push(dir);
-      const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, nodeFlags: nodeFlags?.split(' ').filter(Boolean) ?? [], readyTimeoutMs: 300_000 });
+      const server = await startServer({ script: variant.script, cpu: pin ? 1 : null, pinScope, env: { BENCH_DATA_DIR: dir, BENCH_KEYS: '1', ...env }, nodeFlags: nodeFlags?.split(' ').filter(Boolean) ?? [], readyTimeoutMs: 300_000 });
       running = { server, keys: serverKeys(server) };
       started.set(id, running);
       // Each key called once before anything is measured, as in the bench: a key's first call

@@ -12,6 +12,12 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** CPU to pin the child to (taskset -c); null: not pinned. */
   cpu: number | null;
+  /**
+   * What is pinned to `cpu`: every thread of the process (default), or only its main thread,
+   * the one that serves, once it is ready; the threads it started by then (V8's helpers,
+   * libuv's pool, the embedded database's) run on any CPU.
+   */
+  pinScope?: 'process' | 'serving-thread';
   /** Extra Node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
   /** How long setup may take before the start is a failure. */
@@ -84,7 +90,8 @@ export function killAllChildren(): void {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', options.script];
   const pinned = options.cpu !== null && hasTaskset();
-  const [command, args] = pinned
+  const servingOnly = options.pinScope === 'serving-thread';
+  const [command, args] = pinned && !servingOnly
     ? ['taskset', ['-c', String(options.cpu), process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
   const child = spawn(command as string, args as string[], {
@@ -116,6 +123,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       reject(new Error(`${options.script} exited before it was ready (code ${code}, signal ${signal})`));
     });
   });
+  // Without -a, taskset sets the affinity of the one thread whose id is the pid: the main thread.
+  if (pinned && servingOnly && spawnSync('taskset', ['-c', '-p', String(options.cpu), String(child.pid)], { stdio: 'ignore' }).status !== 0) {
+    child.kill('SIGKILL');
+    throw new Error(`could not pin ${options.script}'s serving thread to CPU ${options.cpu}`);
+  }
 
   return {
     // With taskset, child.pid is taskset's pid, which exec()s node: the same process.
