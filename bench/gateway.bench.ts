@@ -476,7 +476,7 @@ async function main(): Promise<void> {
     `Tollgate gateway benchmark — ${new Date(started).toISOString()}`,
     `machine: ${info.cpuModel}, ${info.cores} cores, ${info.memoryGb} GB, ${info.platform}, Node ${info.node}`,
     `load: autocannon 8, ${settings.connections} connections, pipelining ${settings.pipelining}; per key count both servers warmed ${settings.warmupSec} s, then ${settings.rounds} alternating rounds of 1 s warm-up + ${settings.durationSec} s measured per server (the table shows the median round), GET ${settings.path}`,
-    `cpus: ${pinned ? `server pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOADGEN_CPU}` : 'not pinned'}; load average before ${loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${loadAfter.map((n) => n.toFixed(2)).join(' ')}`,
+    `cpus: ${pinned ? `server ${settings.pinScope === 'process' ? '' : '(its serving thread) '}pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOADGEN_CPU}` : 'not pinned'}; load average before ${loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${loadAfter.map((n) => n.toFixed(2)).join(' ')}`,
     '',
     table(rows),
     '',
