@@ -1,6 +1,79 @@
-// Worker threads do not inherit the parent's module hooks: register tsx's loader, then run the
-// TypeScript thread.
-import { register } from 'tsx/esm/api';
+// @ts-check
+/*
+ * The embedded database's own thread (started by `PgliteThread`, pglite-thread.ts): PGlite runs
+ * its statements here, so that writing usage, jobs and bills does not stop the serving thread.
+ * Requests are handled one at a time, in the order they came: the session is one, and the other
+ * side sends a transaction's statements with nothing between them.
+ * Plain JavaScript: a worker thread does not inherit the parent's TypeScript loader, and
+ * registering tsx here took ~0.5 s of every database's start (the webhook sender's threads,
+ * which run the project's TypeScript, do register it).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, types } from '@electric-sql/pglite';
 
-register();
-await import('./pglite-thread-worker.ts');
+/** @typedef {import('./pglite-thread.ts').ThreadRequest} ThreadRequest */
+/** @typedef {import('./pglite-thread.ts').ThreadReply} ThreadReply */
+
+if (!parentPort) throw new Error('pglite-thread-worker runs as a worker thread');
+const port = parentPort;
+
+/** Date and time values stay PostgreSQL's text: drizzle parses them itself. */
+const keepText = (/** @type {string} */ value) => value;
+const parsers = { [types.TIMESTAMP]: keepText, [types.TIMESTAMPTZ]: keepText, [types.INTERVAL]: keepText, [types.DATE]: keepText };
+
+const { dataDir } = /** @type {{ dataDir?: string }} */ (workerData ?? {});
+const client = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers });
+
+/**
+ * An error as data: an Error crosses threads with its message only, and the store reads
+ * PostgreSQL's fields (`code`, `constraint`, …). PGlite's file system throws objects that are no
+ * Error, with a name and an errno only.
+ * @param {unknown} error
+ */
+function errorData(error) {
+  if (typeof error !== 'object' || error === null) return { message: String(error) };
+  /** @type {Record<string, string | number | boolean>} */
+  const fields = {};
+  for (const [name, value] of Object.entries(error)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fields[name] = value;
+  }
+  if (error instanceof Error) {
+    fields.name = error.name;
+    fields.message = error.message;
+  } else if (typeof fields.message !== 'string') {
+    fields.message = `${fields.name ?? 'error'}${fields.errno === undefined ? '' : ` (errno ${fields.errno})`}`;
+  }
+  return fields;
+}
+
+/** @param {ThreadRequest} request */
+async function handle(request) {
+  switch (request.op) {
+    case 'query':
+      return client.query(request.text, request.params, request.rowMode ? { rowMode: request.rowMode } : undefined);
+    case 'exec':
+      return client.exec(request.text);
+    case 'close':
+      await client.close();
+      return null;
+  }
+}
+
+const reply = (/** @type {ThreadReply} */ message) => port.postMessage(message);
+
+// Id 0 answers the start: PGlite ready, its folder opened or created.
+let queue = client.waitReady.then(
+  () => reply({ id: 0, result: null }),
+  (error) => reply({ id: 0, error: errorData(error) }),
+);
+
+port.on('message', (/** @type {ThreadRequest & { id: number }} */ request) => {
+  queue = queue.then(async () => {
+    try {
+      reply({ id: request.id, result: await handle(request) });
+    } catch (error) {
+      reply({ id: request.id, error: errorData(error) });
+    }
+    if (request.op === 'close') port.close();
+  });
+});

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { QueryOptions, Results } from '@electric-sql/pglite';
 
-/** What the database thread is asked (pglite-thread-worker.ts), with an id its reply carries. */
+/** What the database thread is asked (pglite-thread-worker.mjs), with an id its reply carries. */
 export type ThreadRequest =
   | { op: 'query'; text: string; params?: unknown[]; rowMode?: 'array' | 'object' }
   | { op: 'exec'; text: string }
@@ -26,7 +26,7 @@ function errorOf(data: Record<string, unknown>): Error {
 const noop = () => undefined;
 
 /**
- * PGlite on a thread of its own (pglite-thread-worker.ts), with the part of PGlite's interface that
+ * PGlite on a thread of its own (pglite-thread-worker.mjs), with the part of PGlite's interface that
  * drizzle and the store use. PGlite runs each statement on the thread that calls it, and its
  * statements (a second's calls for the log, a minute's rollups) stopped the gateway from serving
  * for as long; on its own thread they take a core the serving thread does not need.
@@ -50,7 +50,7 @@ export class PgliteThread {
 
   /** Starts the thread and waits for PGlite to be ready (its folder opened or created). */
   static async open(options: { dataDir?: string } = {}): Promise<PgliteThread> {
-    // A .mjs entry: worker threads do not inherit the parent's TypeScript loader, so it registers tsx first.
+    // Plain JavaScript, so no loader: whatever this process runs under (tsx, vitest) stays here.
     const worker = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: options, execArgv: [] });
     const thread = new PgliteThread(worker);
     try {
