@@ -102,9 +102,10 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
     release();
     throw new Error(`could not open the embedded database${options.dataDir ? ` in ${options.dataDir}` : ''}: ${(error as Error).message}`, { cause: error });
   }
-  // drizzle's types ask for a PGlite; its driver calls only `query` and `transaction`. drizzle's
-  // per-query parsers are not sent (functions do not cross threads): the thread's PGlite is
-  // given the same ones at its start.
+  // drizzle's types ask for a PGlite; its driver calls only `query` and `transaction`. The parsers
+  // drizzle passes with every query are not sent (functions do not cross threads, and PGlite
+  // merging them into its table doubled a small query's cost): the thread's PGlite keeps date and
+  // time values as text from its start, which is what they ask for.
   const db = drizzlePglite({ client: client as unknown as PGlite, schema }) as unknown as Db;
   try {
     await migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: MIGRATIONS_FOLDER });
