@@ -20,6 +20,8 @@ export interface ServerOptions {
   pinScope?: 'process' | 'serving-thread';
   /** Extra Node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** A command Node runs under, with its arguments (valgrind's, say); not with `cpu`. */
+  wrapper?: string[];
   /** How long setup may take before the start is a failure. */
   readyTimeoutMs?: number;
 }
@@ -91,9 +93,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', options.script];
   const pinned = options.cpu !== null && hasTaskset();
   const servingOnly = options.pinScope === 'serving-thread';
-  const [command, args] = pinned && !servingOnly
-    ? ['taskset', ['-c', String(options.cpu), process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  if (options.wrapper && pinned) throw new Error('a server run under a wrapper is not pinned');
+  const [command, args] = options.wrapper
+    ? [options.wrapper[0], [...options.wrapper.slice(1), process.execPath, ...nodeArgs]]
+    : pinned && !servingOnly
+      ? ['taskset', ['-c', String(options.cpu), process.execPath, ...nodeArgs]]
+      : [process.execPath, nodeArgs];
   const child = spawn(command as string, args as string[], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...options.env },
@@ -130,7 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   return {
-    // With taskset, child.pid is taskset's pid, which exec()s node: the same process.
+    // With taskset (or valgrind), child.pid is its pid, which exec()s node: the same process.
     pid: child.pid ?? -1,
     ready,
     url: (path) => `http://127.0.0.1:${ready.port}${path}`,
