@@ -122,7 +122,8 @@ const tollgate = await buildApp({ config, deps });
 const { app, usage } = tollgate;
 
 // Observation only, behaviour unchanged: how long each usage flush takes (wall time: PGlite's
-// thread shares the CPU with serving when the process is pinned to one) and how late the event loop runs.
+// thread shares the CPU with serving when the process is pinned to one) and how late the event
+// loop runs.
 const flushes = { count: 0, records: 0, totalMs: 0, maxMs: 0 };
 const flush = usage.flushDue.bind(usage); // the timer's flush
 usage.flushDue = () => {

@@ -135,7 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   return {
-    // With taskset (or valgrind), child.pid is its pid, which exec()s node: the same process.
+    // taskset exec()s node, valgrind runs it in its own process: child.pid is node's either way.
     pid: child.pid ?? -1,
     ready,
     url: (path) => `http://127.0.0.1:${ready.port}${path}`,
