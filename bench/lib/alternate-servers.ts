@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer, type RunningServer } from './child.ts';
+import { hasTaskset, killAllChildren, pinSelf, serverKeys, serverVariants, startServer, type RunningServer, type ServerVariant } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
@@ -37,19 +37,7 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * A gateway writes the rows it still holds at the end before its CPU is read: they count too.
  */
 
-interface Variant {
-  label: string;
-  script: string;
-  env: Record<string, string>;
-}
-
-const variants: Variant[] = (process.env.VARIANTS ?? '')
-  .split(';')
-  .filter((v) => v.trim() !== '')
-  .map((label) => {
-    const [script, envs] = label.split('|');
-    return { label, script: script as string, env: envSettings(envs ?? '') };
-  });
+const variants = serverVariants(process.env.VARIANTS ?? '');
 if (variants.length === 0) throw new Error('VARIANTS lists no server; see the comment at the top of this file');
 const rounds = Number(process.env.ROUNDS ?? 8);
 const seconds = Number(process.env.SEC ?? 4);
@@ -59,7 +47,7 @@ const pinScope = process.env.PIN_SCOPE === 'serving-thread' ? 'serving-thread' :
 const pin = hasTaskset();
 if (pin) pinSelf(0);
 const dirs: string[] = [];
-const servers: { variant: Variant; server: RunningServer; keys: string[]; path: string }[] = [];
+const servers: { variant: ServerVariant; server: RunningServer; keys: string[]; path: string }[] = [];
 try {
   const started = new Map<string, { server: RunningServer; keys: string[] }>();
   for (const variant of variants) {

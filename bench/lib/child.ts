@@ -52,6 +52,24 @@ export function envSettings(list: string): Record<string, string> {
   );
 }
 
+/** A server of a diagnostic's VARIANTS list: `<script>[|A=1,B=x]`, the whole entry as its label. */
+export interface ServerVariant {
+  label: string;
+  script: string;
+  env: Record<string, string>;
+}
+
+/** `VARIANTS="<script>[|ENV=value,…];…"` as the servers it names. */
+export function serverVariants(list: string): ServerVariant[] {
+  return list
+    .split(';')
+    .filter((entry) => entry.trim() !== '')
+    .map((label) => {
+      const [script, envs] = label.split('|');
+      return { label, script: script as string, env: envSettings(envs ?? '') };
+    });
+}
+
 export function serverKeys(server: RunningServer): string[] {
   return server.ready.keysFile ? readFileSync(server.ready.keysFile, 'utf8').split('\n').filter(Boolean) : [];
 }

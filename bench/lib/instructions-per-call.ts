@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { envSettings, killAllChildren, serverKeys, startServer } from './child.ts';
+import { killAllChildren, serverKeys, serverVariants, startServer } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
 import { BENCH_PATH } from './protocol.ts';
 
@@ -30,13 +30,7 @@ import { BENCH_PATH } from './protocol.ts';
 
 const rounds = Number(process.env.ROUNDS ?? 5);
 const calls = Number(process.env.CALLS ?? 2_000);
-const variants = (process.env.VARIANTS ?? 'bench/bare-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000')
-  .split(';')
-  .filter((v) => v.trim() !== '')
-  .map((label) => {
-    const [script, envs] = label.split('|');
-    return { label, script: script as string, env: envSettings(envs ?? '') };
-  });
+const variants = serverVariants(process.env.VARIANTS ?? 'bench/bare-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000');
 if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
 
 function control(pid: number, ...args: string[]): void {

@@ -134,7 +134,8 @@ export class PendingRollups {
   /**
    * Everything held, in lock order (`writeRollups`); this is empty after. The order is by key
    * first, so the keys are sorted (a native sort of strings, ~30 ms for 100,000), then each key's
-   * few rows: sorting all rows with a comparator took ~240 ms for 300,000, a pause in serving (this runs on the serving thread).
+   * few rows: sorting all rows with a comparator took ~240 ms for 300,000, a pause in serving
+   * (this runs on the serving thread).
    */
   take(): DeferredRollups {
     const taken: DeferredRollups = { blockIds: this.blockIds, rollups: [], counters: [] };

@@ -1,5 +1,5 @@
 import { computeInvoice, monthlyCycleLines, monthPeriod, monthStartMs, nextMonthStartMs, type Clock, type EventBus, type InvoiceLine } from '@tollgate/core';
-import { type BillableSubscription, type BillingRun, type NewInvoice, type Repositories } from '@tollgate/store';
+import type { BillableSubscription, BillingRun, NewInvoice, Repositories } from '@tollgate/store';
 import type { JobDefinition } from '../queue.ts';
 import { invalidateKeys } from '../key-invalidation.ts';
 import { buyerOf, dueDateFor, feeDescription, invoiceEvent, toNewInvoice, usageDescription, vatRateFor, type BillingSettings } from './invoicing.ts';
