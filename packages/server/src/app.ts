@@ -59,9 +59,16 @@ export interface Tollgate {
  */
 const PRODUCT_PATH_PREFIXES = ['/api/', '/billing/', '/docs', '/openapi.json', '/health', '/live', '/ready', '/metrics'];
 
+/** The prefixes by their character after "/": a gateway call's path is told from them by one lookup, not eight comparisons. */
+const PREFIXES_BY_SECOND_CHAR = new Map<number, string[]>();
+for (const prefix of PRODUCT_PATH_PREFIXES) {
+  const char = prefix.charCodeAt(1);
+  PREFIXES_BY_SECOND_CHAR.set(char, [...(PREFIXES_BY_SECOND_CHAR.get(char) ?? []), prefix]);
+}
+
 function isProductPath(url: string): boolean {
-  for (const prefix of PRODUCT_PATH_PREFIXES) if (url.startsWith(prefix)) return true;
-  return false;
+  const prefixes = PREFIXES_BY_SECOND_CHAR.get(url.charCodeAt(1));
+  return prefixes !== undefined && prefixes.some((prefix) => url.startsWith(prefix));
 }
 
 /** `TRUST_PROXY` as a test of each proxy: all, the N nearest, or those at the listed addresses. */

@@ -333,9 +333,10 @@ export function createGatewayHandler(deps: GatewayDeps) {
       });
       const body = addRequestId(demo.body, String(request.id));
       const text = JSON.stringify(body);
-      reply.code(demo.statusCode).type('application/json; charset=utf-8');
+      const bytes = Buffer.byteLength(text);
+      reply.code(demo.statusCode).type('application/json; charset=utf-8').header('content-length', String(bytes));
       if (demo.headers) reply.headers(demo.headers);
-      record(request, reply, ctx, Buffer.byteLength(text));
+      record(request, reply, ctx, bytes);
       reply.send(text);
       return undefined;
     }
