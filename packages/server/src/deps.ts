@@ -41,11 +41,12 @@ export interface DepsOptions {
  * DATABASE_URL; in-process limits and bus by default, Redis with REDIS_URL.
  */
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
+  const log = options.log ?? pino({ level: config.logLevel });
   const database = config.databaseUrl
     ? await openPostgres({ url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) })
-    : await openPglite({ dataDir: path.join(config.dataDir, 'pglite') });
+    : await openPglite({ dataDir: path.join(config.dataDir, 'pglite'), log });
   try {
-    const deps = await assembleDeps(database, config, options);
+    const deps = await assembleDeps(database, config, { ...options, log });
     return {
       ...deps,
       close: async () => {

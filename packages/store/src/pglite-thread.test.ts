@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteThread } from './pglite-thread.ts';
 
@@ -73,6 +74,53 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), 'not-a-folder');
     writeFileSync(file, 'x');
     await expect(PgliteThread.open({ dataDir: file })).rejects.toThrow(/ErrnoError \(errno \d+\)/);
+  });
+
+  it('opens a database in a folder again on a new thread when its thread stops: what was committed is kept, what awaited the thread fails', async () => {
+    const logged: string[] = [];
+    const log = { error: (_fields: object, message: string) => logged.push(message), info: (_fields: object, message: string) => logged.push(message) };
+    const db = await PgliteThread.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), log });
+    try {
+      await db.exec('create table kept (n int primary key)');
+      await db.query('insert into kept values (1)');
+      // The thread stops inside a transaction, as if PGlite's WebAssembly had aborted.
+      const stopped = db.transaction(async (tx) => {
+        await tx.query('insert into kept values (2)');
+        await (db as unknown as { worker: Worker }).worker.terminate();
+        await tx.query('insert into kept values (3)');
+      });
+      await expect(stopped).rejects.toThrow("the embedded database's thread stopped");
+      // Asked for while it opens again: refused at once, with the reason.
+      await expect(db.query('select 1')).rejects.toThrow("the embedded database's thread stopped");
+      let rows: { n: number }[] | null = null;
+      for (let waited = 0; rows === null && waited < 30_000; waited += 100) {
+        rows = await db.query<{ n: number }>('select n from kept order by n').then((r) => r.rows, () => null);
+        if (rows === null) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // The row committed is there; the transaction left open was rolled back.
+      expect(rows).toEqual([{ n: 1 }]);
+      await db.query('insert into kept values (4)');
+      expect((await db.query<{ n: number }>('select n from kept order by n')).rows).toEqual([{ n: 1 }, { n: 4 }]);
+      expect(logged).toEqual(['the embedded database stopped; opening it again on a new thread', 'the embedded database is open again']);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+
+  it('closes at once while it waits to open a stopped database again', async () => {
+    const db = await PgliteThread.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), restartDelaysMs: [120_000] });
+    await (db as unknown as { worker: Worker }).worker.terminate();
+    await expect(db.query('select 1')).rejects.toThrow("the embedded database's thread stopped");
+    await db.close(); // within the test's time, not after the two minutes' wait
+    await expect(db.query('select 1')).rejects.toThrow('the embedded database is closed');
+  }, 30_000);
+
+  it('does not open a database in memory again: its data went with its thread', async () => {
+    const db = await PgliteThread.open();
+    await (db as unknown as { worker: Worker }).worker.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(db.query('select 1')).rejects.toThrow("the embedded database's thread stopped");
+    await db.close();
   });
 
   it('refuses statements once closed, with an error that says so', async () => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { QueryOptions, Results } from '@electric-sql/pglite';
 
@@ -25,6 +26,23 @@ function errorOf(data: Record<string, unknown>): Error {
 
 const noop = () => undefined;
 
+/** Where the thread reports that it stopped and was opened again (pino's loggers fit). */
+export interface ThreadLog {
+  error(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+export interface PgliteThreadOptions {
+  /** Folder of the database files; omitted: in memory (a thread that stops is not started again: its data went with it). */
+  dataDir?: string;
+  log?: ThreadLog;
+  /** Waits before each attempt to open a stopped database again; the last one repeats (default 0, 1, 5, 15, 30 s). */
+  restartDelaysMs?: readonly number[];
+}
+
+const RESTART_DELAYS_MS = [0, 1_000, 5_000, 15_000, 30_000];
+const WORKER_URL = new URL('./pglite-thread-worker.mjs', import.meta.url);
+
 /**
  * PGlite on a thread of its own (pglite-thread-worker.mjs), with the part of PGlite's interface that
  * drizzle and the store use. PGlite runs each statement on the thread that calls it, and its
@@ -33,33 +51,62 @@ const noop = () => undefined;
  *
  * The session is one: statements are sent in the order they are asked for, and a transaction's,
  * from its BEGIN to its COMMIT, with nothing else between them (others wait for it to end).
+ *
+ * A thread that stops (PGlite's WebAssembly aborted, say) fails the statements awaiting it, and a
+ * database in a folder is opened again on a new thread, as PostgreSQL restarts after a crash:
+ * what was committed is there, a transaction left open is rolled back. Statements asked for
+ * meanwhile fail at once with the reason (callers retry: the usage writer keeps its records, a
+ * key not cached is answered 503), so the process heals without its supervisor.
  */
 export class PgliteThread {
   private nextId = 1;
   private readonly replies = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   /** Settles when the transactions asked for so far have ended: statements asked for later wait for it. */
   private tail: Promise<void> = Promise.resolve();
+  /** Why statements cannot be sent now: the thread stopped (until it is open again), or it is closed. */
   private failure: Error | null = null;
   private closed = false;
+  /** Opened once: a thread that stops after that is started again (one that cannot open fails `open`). */
+  private opened = false;
+  private worker!: Worker;
+  /** Settles once a stopped thread is open again, or given up on (closed). */
+  private restarting: Promise<void> | null = null;
+  /** Cuts short the wait between attempts to open it again: the close does not wait for it. */
+  private readonly closing = new AbortController();
 
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (reply: ThreadReply) => this.settle(reply));
-    worker.on('error', (error) => this.fail(error));
-    worker.on('exit', (code) => this.fail(new Error(this.closed ? 'the embedded database is closed' : `the embedded database's thread stopped (exit code ${code})`)));
-  }
+  private constructor(private readonly options: PgliteThreadOptions) {}
 
   /** Starts the thread and waits for PGlite to be ready (its folder opened or created). */
-  static async open(options: { dataDir?: string } = {}): Promise<PgliteThread> {
+  static async open(options: PgliteThreadOptions = {}): Promise<PgliteThread> {
+    const thread = new PgliteThread(options);
+    await thread.start();
+    thread.opened = true;
+    return thread;
+  }
+
+  /** A new thread with PGlite on the folder; rejects (the thread ended) if PGlite cannot open it. */
+  private async start(): Promise<void> {
     // Plain JavaScript, so no loader: whatever this process runs under (tsx, vitest) stays here.
-    const worker = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: options, execArgv: [] });
-    const thread = new PgliteThread(worker);
+    const worker = new Worker(WORKER_URL, { workerData: { dataDir: this.options.dataDir }, execArgv: [] });
+    this.worker = worker;
+    let ended = false;
+    const end = (error: Error) => {
+      if (ended) return;
+      ended = true;
+      if (worker === this.worker) this.fail(error);
+    };
+    worker.on('message', (reply: ThreadReply) => {
+      if (worker === this.worker) this.settle(reply);
+    });
+    worker.on('error', end);
+    worker.on('exit', (code) => end(new Error(this.closed ? 'the embedded database is closed' : `the embedded database's thread stopped (exit code ${code})`)));
     try {
-      await thread.expect(0);
+      await this.expect(0);
     } catch (error) {
+      ended = true;
       await worker.terminate();
       throw error;
     }
-    return thread;
   }
 
   query<T>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>> {
@@ -91,9 +138,16 @@ export class PgliteThread {
   /** Waits for what was asked before, closes the database and ends the thread. */
   async close(): Promise<void> {
     await this.tail;
-    if (this.failure) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    if (this.closed) return;
     this.closed = true;
+    if (this.failure) {
+      // Stopped: an opening under way ends with the close (`restart` sees it).
+      this.failure = new Error('the embedded database is closed');
+      this.closing.abort();
+      await this.restarting;
+      return;
+    }
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     await this.send({ op: 'close' });
     await exited;
   }
@@ -130,8 +184,38 @@ export class PgliteThread {
   }
 
   private fail(error: Error): void {
-    this.failure ??= error;
+    this.failure = error;
     for (const waiting of this.replies.values()) waiting.reject(error);
     this.replies.clear();
+    if (!this.closed && this.opened && this.options.dataDir !== undefined) this.restart(error);
+  }
+
+  /** Opens the database again on a new thread, waiting longer after each failed attempt, until it opens or is closed. */
+  private restart(cause: Error): void {
+    this.restarting ??= (async () => {
+      const delays = this.options.restartDelaysMs ?? RESTART_DELAYS_MS;
+      this.options.log?.error({ err: cause }, 'the embedded database stopped; opening it again on a new thread');
+      for (let attempt = 1; !this.closed; attempt++) {
+        const delayMs = delays[Math.min(attempt, delays.length) - 1] ?? 0;
+        if (delayMs > 0) await sleep(delayMs, undefined, { signal: this.closing.signal }).catch(noop);
+        if (this.closed) return;
+        try {
+          await this.start();
+        } catch (error) {
+          this.options.log?.error({ err: error, attempt }, 'the embedded database could not be opened again; trying later');
+          continue;
+        }
+        if (this.closed) {
+          // Closed while it opened: nothing was asked of it.
+          await this.worker.terminate();
+          return;
+        }
+        this.failure = null;
+        this.options.log?.info({ attempt }, 'the embedded database is open again');
+        return;
+      }
+    })().finally(() => {
+      this.restarting = null;
+    });
   }
 }

@@ -10,6 +10,8 @@ import { MIGRATIONS_FOLDER, openPglite, openPostgres, type Database, type Db } f
 import * as schema from './schema.ts';
 import type { UsageRecord } from '@tollgate/core';
 import { newId } from './ids.ts';
+import type { PgliteThread } from './pglite-thread.ts';
+import type { Worker } from 'node:worker_threads';
 
 /*
  * Test databases, one per suite so no test sees another's data. PGlite: a copy of a migrated
@@ -51,6 +53,8 @@ export interface TestDatabase extends Database {
   dataDir?: string;
   /** Closes the connection but keeps the data, to reopen it as a restarted process would. */
   closeKeepingData(): Promise<void>;
+  /** Ends the embedded database's thread as a crash would (PGlite only); it is opened again on a new one. */
+  stopThread?(): Promise<void>;
 }
 
 export async function openTestPglite(): Promise<TestDatabase> {
@@ -68,6 +72,11 @@ export async function reopenTestPglite(dataDir: string): Promise<TestDatabase> {
     ...db,
     dataDir,
     closeKeepingData: () => db.close(),
+    stopThread: async () => {
+      // drizzle keeps its client as `$client`; the thread's worker is private to it.
+      const thread = (db.db as unknown as { $client: PgliteThread }).$client as unknown as { worker: Worker };
+      await thread.worker.terminate();
+    },
     close: async () => {
       await db.close();
       rmSync(dataDir, { recursive: true, force: true });
