@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { killAllChildren, serverKeys, serverVariants, startServer } from './child.ts';
@@ -26,10 +26,14 @@ import { BENCH_PATH } from './protocol.ts';
  * the first rounds include V8 still compiling (2026-12-07: the bare route settled at ~95,000
  * instructions a call within 1 % from the third round, the gateway's main thread 127,000–135,000).
  * A gateway takes about a minute to start under callgrind. Needs valgrind (Debian: valgrind).
+ * With KEEP=<folder>, each server's dumps are kept there (`<label>/callgrind.out.<round>-<thread>`),
+ * to read by function with `callgrind_annotate` (V8's builtins and Node's C++ are named; code V8
+ * compiled at run time is not).
  */
 
 const rounds = Number(process.env.ROUNDS ?? 5);
 const calls = Number(process.env.CALLS ?? 2_000);
+const keep = process.env.KEEP;
 const variants = serverVariants(process.env.VARIANTS ?? 'bench/bare-server.ts;bench/gateway-server.ts|BENCH_USAGE_FLUSH_INTERVAL_MS=60000');
 if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
 
@@ -55,7 +59,8 @@ function dumpTotals(dir: string, dump: number): { main: number; all: number } {
 
 try {
   for (const variant of variants) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-callgrind-'));
+    const dir = keep ? path.resolve(keep, variant.label.replace(/[^\w.-]+/g, '_')) : mkdtempSync(path.join(os.tmpdir(), 'tollgate-callgrind-'));
+    if (keep) mkdirSync(dir, { recursive: true });
     try {
       const server = await startServer({
         script: variant.script,
@@ -86,7 +91,7 @@ try {
         await server.stop();
       }
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     }
   }
 } finally {
