@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,26 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     const db = thread;
     const { rows } = await db.query<unknown[]>(`select '2026-12-07 10:00:00+00'::timestamptz as at, 7 as n`, [], { rowMode: 'array' });
     expect(rows).toEqual([['2026-12-07 10:00:00+00', 7]]);
+  });
+
+  it.runIf(existsSync('/proc/thread-self'))("runs below the serving thread's priority: the calls go first on a core they share", async () => {
+    // Threads of this process by their nice value above the calling (serving) thread's.
+    const niceOf = (tid: string) => {
+      try {
+        return os.getPriority(Number(tid));
+      } catch {
+        return null; // ended meanwhile
+      }
+    };
+    const nicer = () => readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === Math.min(19, os.getPriority() + 10)).length;
+    const before = nicer();
+    const db = await PgliteThread.open();
+    try {
+      expect(nicer()).toBe(before + 1);
+    } finally {
+      await db.close();
+    }
+    expect(nicer()).toBe(before);
   });
 
   it("fails to open with the database's error when the folder cannot hold a database", async () => {
