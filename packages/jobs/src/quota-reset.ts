@@ -15,7 +15,7 @@ export function quotaResetJob(repos: Repositories, clock: Clock, bus: EventBus):
     cron: '0 0 1 * *',
     async handle() {
       const now = clock.now();
-      // Last month's calls into the counters first: a gateway holds them up to a minute (usage writer).
+      // Last month's calls into the counters first: a gateway holds a key's counter up to five minutes (usage writer).
       await repos.usage.replayRollups({ lastBefore: new Date(monthStartMs(now)) });
       const stored = await repos.webhooks.emitQuotaResets(monthPeriod(now), monthPeriod(monthStartMs(now) - 1), new Date(now));
       if (stored > 0) await bus.publish({ topic: 'webhooks.pending' });

@@ -57,7 +57,7 @@ export async function runBillingCycle(deps: CycleDeps, options: CycleOptions): P
 
   report(await repos.billing.startRun(period, periodStart, new Date(clock.now())));
   try {
-    // Last month's calls into the counters first: a gateway holds them up to a minute (usage writer).
+    // Last month's calls into the counters first: a gateway holds a key's counter up to five minutes (usage writer).
     await repos.usage.replayRollups({ lastBefore: periodStart });
     await repos.billing.analyzeForCycle();
     let after = '';
