@@ -41,6 +41,7 @@ export interface PgliteThreadOptions {
 }
 
 const RESTART_DELAYS_MS = [0, 1_000, 5_000, 15_000, 30_000];
+const CLOSED = 'the embedded database is closed';
 const WORKER_URL = new URL('./pglite-thread-worker.mjs', import.meta.url);
 
 /**
@@ -99,7 +100,7 @@ export class PgliteThread {
       if (worker === this.worker) this.settle(reply);
     });
     worker.on('error', end);
-    worker.on('exit', (code) => end(new Error(this.closed ? 'the embedded database is closed' : `the embedded database's thread stopped (exit code ${code})`)));
+    worker.on('exit', (code) => end(new Error(this.closed ? CLOSED : `the embedded database's thread stopped (exit code ${code})`)));
     try {
       await this.expect(0);
     } catch (error) {
@@ -142,7 +143,7 @@ export class PgliteThread {
     this.closed = true;
     if (this.failure) {
       // Stopped: an opening under way ends with the close (`restart` sees it).
-      this.failure = new Error('the embedded database is closed');
+      this.failure = new Error(CLOSED);
       this.closing.abort();
       await this.restarting;
       return;
