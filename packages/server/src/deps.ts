@@ -37,14 +37,15 @@ export interface DepsOptions {
 }
 
 /**
- * Picks the adapters for the configuration: PGlite in DATA_DIR by default, PostgreSQL with
- * DATABASE_URL; in-process limits and bus by default, Redis with REDIS_URL.
+ * Picks the adapters for the configuration: PGlite in DATA_DIR by default (its thread in the
+ * background: calls go first), PostgreSQL with DATABASE_URL; in-process limits and bus by
+ * default, Redis with REDIS_URL.
  */
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
   const log = options.log ?? pino({ level: config.logLevel });
   const database = config.databaseUrl
     ? await openPostgres({ url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) })
-    : await openPglite({ dataDir: path.join(config.dataDir, 'pglite'), log });
+    : await openPglite({ dataDir: path.join(config.dataDir, 'pglite'), log, backgroundPriority: true });
   try {
     const deps = await assembleDeps(database, config, { ...options, log });
     return {

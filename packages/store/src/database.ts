@@ -9,7 +9,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { PgliteThread, type ThreadLog } from './pglite-thread.ts';
+import { PgliteThread, type PgliteThreadOptions } from './pglite-thread.ts';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -83,12 +83,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
   };
 }
 
-export interface PgliteOptions {
-  /** Folder of the database files; omitted: in memory. */
-  dataDir?: string;
-  /** Told when the database's thread stops and when the database is open again (`PgliteThread`). */
-  log?: ThreadLog;
-}
+/**
+ * Folder of the database files (omitted: in memory); where the thread's stops and reopenings
+ * are told; whether the thread runs at idle priority while it keeps up (`PgliteThread`).
+ */
+export type PgliteOptions = Pick<PgliteThreadOptions, 'dataDir' | 'log' | 'backgroundPriority'>;
 
 /**
  * The embedded database, on a thread of its own (`PgliteThread`). PGlite lets two processes open
@@ -99,7 +98,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
   const release = options.dataDir ? lockFolder(options.dataDir) : () => undefined;
   let client: PgliteThread;
   try {
-    client = await PgliteThread.open({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), ...(options.log ? { log: options.log } : {}) });
+    client = await PgliteThread.open(options);
   } catch (error) {
     release();
     throw new Error(`could not open the embedded database${options.dataDir ? ` in ${options.dataDir}` : ''}: ${(error as Error).message}`, { cause: error });

@@ -34,12 +34,17 @@ const { dataDir } = /** @type {{ dataDir?: string }} */ (workerData ?? {});
  * write takes with few keys; with many keys a saturated core serves calls first and their usage
  * waits in the writer's buffer: 100,000 keys, 90 s saturated on one core, up to ~250,000 records
  * (7 s of calls) at a minute's end, written within the next 10 s, none dropped, and 8 % more
- * calls served than at the process's priority.
+ * calls served than at the process's priority. A serving process also puts the thread at idle
+ * priority while it keeps up (`BackgroundPriority`, background-priority.ts): this nice value is
+ * its priority while it does not.
  */
 const NICER_BY = 10;
+/** This thread's id in the kernel (Linux), for the parent to set its scheduling policy; null elsewhere. */
+/** @type {number | null} */
+let threadId = null;
 try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  os.setPriority(tid, Math.min(19, os.getPriority(tid) + NICER_BY));
+  threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  os.setPriority(threadId, Math.min(19, os.getPriority(threadId) + NICER_BY));
 } catch {
   // Not Linux (no /proc/thread-self), or not allowed: the thread keeps the process's priority.
 }
@@ -85,7 +90,7 @@ const reply = (/** @type {ThreadReply} */ message) => port.postMessage(message);
 
 // Id 0 answers the start: PGlite ready, its folder opened or created.
 let queue = client.waitReady.then(
-  () => reply({ id: 0, result: null }),
+  () => reply({ id: 0, result: threadId }),
   (error) => reply({ id: 0, error: errorData(error) }),
 );
 

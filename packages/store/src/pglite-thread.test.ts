@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PgliteThread } from './pglite-thread.ts';
 
 describe('PgliteThread (the embedded database on its own thread)', () => {
@@ -89,6 +89,45 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     }
     expect(nicer()).toBe(before);
   });
+
+  const canSetPolicy = existsSync('/proc/thread-self') && spawnSync('chrt', ['--version']).status === 0;
+  it.runIf(canSetPolicy)('with backgroundPriority, runs at idle priority while it keeps up, at its nice value while it has work most of the time', async () => {
+    // The kernel's policy of a thread of this process (/proc's stat, field 41): 5 SCHED_IDLE, 0 SCHED_OTHER.
+    const policyOf = (tid: string) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+    };
+    let known = new Set(readdirSync('/proc/self/task'));
+    // The database's thread: the new one at the nice value it gives itself.
+    const newThread = () => {
+      const [tid] = readdirSync('/proc/self/task').filter((t) => !known.has(t) && os.getPriority(Number(t)) === Math.min(19, os.getPriority() + 10));
+      expect(tid).toBeDefined();
+      return tid as string;
+    };
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-'));
+    const logged: string[] = [];
+    const log = { info: (_fields: object, message: string) => logged.push(message), error: (_fields: object, message: string) => logged.push(message) };
+    const db = await PgliteThread.open({ dataDir, restartDelaysMs: [0], log, backgroundPriority: { raiseAfterMs: 100, lowerAfterMs: 300 } });
+    try {
+      const tid = newThread();
+      expect(policyOf(tid)).toBe(5);
+      const long = db.query('select pg_sleep(0.5)');
+      await vi.waitFor(() => expect(policyOf(tid)).toBe(0), { timeout: 2_000, interval: 20 });
+      await long;
+      await vi.waitFor(() => expect(policyOf(tid)).toBe(5), { timeout: 3_000, interval: 50 });
+      expect(os.getPriority(Number(tid))).toBe(Math.min(19, os.getPriority() + 10));
+
+      // A thread that stops is replaced by one in the background too.
+      known = new Set(readdirSync('/proc/self/task'));
+      await (db as unknown as { worker: Worker }).worker.terminate();
+      await vi.waitFor(() => db.query('select 1'), { timeout: 30_000, interval: 100 });
+      expect(policyOf(newThread())).toBe(5);
+      // Only the stop and the reopening: the policy of the thread that stopped was not asked for in vain.
+      expect(logged).toEqual(['the embedded database stopped; opening it again on a new thread', 'the embedded database is open again']);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 
   it("fails to open with the database's error when the folder cannot hold a database", async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), 'not-a-folder');

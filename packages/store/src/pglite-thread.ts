@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { QueryOptions, Results } from '@electric-sql/pglite';
+import { BackgroundPriority, type BackgroundPriorityOptions } from './background-priority.ts';
 
 /** What the database thread is asked (pglite-thread-worker.mjs), with an id its reply carries. */
 export type ThreadRequest =
@@ -8,7 +9,10 @@ export type ThreadRequest =
   | { op: 'exec'; text: string }
   | { op: 'close' };
 
-/** Id 0 answers the thread's start. An error comes as its fields (PostgreSQL's `code`, …). */
+/**
+ * Id 0 answers the thread's start, with the thread's id in the kernel (Linux; null elsewhere).
+ * An error comes as its fields (PostgreSQL's `code`, …).
+ */
 export type ThreadReply = { id: number; result: unknown; error?: undefined } | { id: number; error: Record<string, unknown> };
 
 /** What a transaction's callback is given: its statements run in the transaction. */
@@ -38,6 +42,11 @@ export interface PgliteThreadOptions {
   log?: ThreadLog;
   /** Waits before each attempt to open a stopped database again; the last one repeats (default 0, 1, 5, 15, 30 s). */
   restartDelaysMs?: readonly number[];
+  /**
+   * The thread at idle priority while it keeps up (`BackgroundPriority`): for a process that
+   * serves calls, which then go first on a core the two share. Off: the thread's nice value only.
+   */
+  backgroundPriority?: boolean | BackgroundPriorityOptions;
 }
 
 const RESTART_DELAYS_MS = [0, 1_000, 5_000, 15_000, 30_000];
@@ -62,6 +71,9 @@ const WORKER_URL = new URL('./pglite-thread-worker.mjs', import.meta.url);
 export class PgliteThread {
   private nextId = 1;
   private readonly replies = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
+  /** How long, in all, statements have waited for the thread (ms): up to `busySince`, the start of the present wait. */
+  private busyMs = 0;
+  private busySince = 0;
   /** Settles when the transactions asked for so far have ended: statements asked for later wait for it. */
   private tail: Promise<void> = Promise.resolve();
   /** Why statements cannot be sent now: the thread stopped (until it is open again), or it is closed. */
@@ -74,14 +86,24 @@ export class PgliteThread {
   private restarting: Promise<void> | null = null;
   /** Cuts short the wait between attempts to open it again: the close does not wait for it. */
   private readonly closing = new AbortController();
+  private readonly background: BackgroundPriority | null;
+  /** Tells `background` how long the thread has had work. */
+  private backgroundCheck: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly options: PgliteThreadOptions) {}
+  private constructor(private readonly options: PgliteThreadOptions) {
+    const background = options.backgroundPriority;
+    this.background = background ? new BackgroundPriority({ log: options.log, ...(background === true ? {} : background) }) : null;
+  }
 
   /** Starts the thread and waits for PGlite to be ready (its folder opened or created). */
   static async open(options: PgliteThreadOptions = {}): Promise<PgliteThread> {
     const thread = new PgliteThread(options);
     await thread.start();
     thread.opened = true;
+    const background = thread.background;
+    if (background) {
+      thread.backgroundCheck = setInterval(() => background.observe(thread.busyMsSoFar()), background.observeEveryMs).unref();
+    }
     return thread;
   }
 
@@ -101,13 +123,15 @@ export class PgliteThread {
     });
     worker.on('error', end);
     worker.on('exit', (code) => end(new Error(this.closed ? CLOSED : `the embedded database's thread stopped (exit code ${code})`)));
+    let threadId: number | null;
     try {
-      await this.expect(0);
+      threadId = (await this.expect(0)) as number | null;
     } catch (error) {
       ended = true;
       await worker.terminate();
       throw error;
     }
+    if (threadId !== null) await this.background?.follow(threadId);
   }
 
   query<T>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>> {
@@ -141,6 +165,7 @@ export class PgliteThread {
     await this.tail;
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.backgroundCheck);
     if (this.failure) {
       // Stopped: an opening under way ends with the close (`restart` sees it).
       this.failure = new Error(CLOSED);
@@ -169,24 +194,39 @@ export class PgliteThread {
   }
 
   private expect(id: number): Promise<unknown> {
-    // The thread keeps the process alive only while an answer is awaited.
-    if (this.replies.size === 0) this.worker.ref();
+    if (this.replies.size === 0) {
+      // The thread keeps the process alive only while an answer is awaited.
+      this.worker.ref();
+      this.busySince = performance.now();
+    }
     return new Promise((resolve, reject) => this.replies.set(id, { resolve, reject }));
+  }
+
+  private busyMsSoFar(): number {
+    return this.busyMs + (this.replies.size > 0 ? performance.now() - this.busySince : 0);
+  }
+
+  /** No answer is awaited any more. */
+  private answeredAll(): void {
+    this.busyMs += performance.now() - this.busySince;
+    // A closing thread stays referenced until it has exited, which `close` awaits.
+    if (!this.closed) this.worker.unref();
   }
 
   private settle(reply: ThreadReply): void {
     const waiting = this.replies.get(reply.id);
     if (!waiting) return;
     this.replies.delete(reply.id);
-    // A closing thread stays referenced until it has exited, which `close` awaits.
-    if (this.replies.size === 0 && !this.closed) this.worker.unref();
+    if (this.replies.size === 0) this.answeredAll();
     if (reply.error) waiting.reject(errorOf(reply.error));
     else waiting.resolve(reply.result);
   }
 
   private fail(error: Error): void {
     this.failure = error;
+    this.background?.forget();
     for (const waiting of this.replies.values()) waiting.reject(error);
+    if (this.replies.size > 0) this.answeredAll();
     this.replies.clear();
     if (!this.closed && this.opened && this.options.dataDir !== undefined) this.restart(error);
   }

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { BackgroundPriority, type SchedulingPolicy } from './background-priority.ts';
+
+/**
+ * A BackgroundPriority (raised after 1 s of 90 % work, lowered after 10 s) on the test's clock,
+ * recording each policy it sets; `run` observes it every 125 ms with the thread busy `share` of the time.
+ */
+function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => false) {
+  let now = 0;
+  let busyMs = 0;
+  const set: [number, SchedulingPolicy][] = [];
+  const logged: string[] = [];
+  const priority = new BackgroundPriority({
+    raiseAfterMs: 1_000,
+    lowerAfterMs: 10_000,
+    now: () => now,
+    setPolicy: async (tid, policy) => {
+      if (fail(tid, policy)) throw new Error('chrt: failed');
+      set.push([tid, policy]);
+    },
+    log: { info: (_fields, message) => logged.push(message) },
+  });
+  const run = async (ms: number, share: number) => {
+    for (let t = 0; t < ms; t += 125) {
+      now += 125;
+      busyMs += 125 * share;
+      priority.observe(busyMs);
+      await new Promise((resolve) => setImmediate(resolve)); // a change in flight settles
+    }
+  };
+  return { priority, set, logged, run };
+}
+
+describe('BackgroundPriority (the database thread at idle priority while it keeps up)', () => {
+  it('starts a thread at idle, raises it once it has had work 90 % of raiseAfterMs, lowers it after lowerAfterMs less busy', async () => {
+    const { priority, set, run } = setUp();
+    await priority.follow(41);
+    expect(set).toEqual([[41, 'idle']]);
+
+    // Busy 80 % of the time for long, or fully for less than the window: keeping up.
+    await run(5_000, 0.8);
+    await run(2_000, 0);
+    await run(875, 1);
+    expect(set).toEqual([[41, 'idle']]);
+    await run(125, 1);
+    expect(set).toEqual([
+      [41, 'idle'],
+      [41, 'normal'],
+    ]);
+
+    // Still busy for 3 s: the 10 s count from the end of that.
+    await run(3_000, 1);
+    await run(9_000, 0.2);
+    expect(set.at(-1)).toEqual([41, 'normal']);
+    await run(2_000, 0.2);
+    expect(set).toEqual([
+      [41, 'idle'],
+      [41, 'normal'],
+      [41, 'idle'],
+    ]);
+  });
+
+  it("follows a new thread (a restarted database's) from idle, and changes nothing for a thread that has stopped", async () => {
+    const { priority, set, run } = setUp();
+    await priority.follow(41);
+    await run(2_000, 1);
+    priority.forget();
+    await run(20_000, 0);
+    await priority.follow(42);
+    // What the stopped thread was doing does not count for the new one.
+    await run(500, 1);
+    expect(set).toEqual([
+      [41, 'idle'],
+      [41, 'normal'],
+      [42, 'idle'],
+    ]);
+  });
+
+  it('says once that the policy cannot be set, and does not try again: the thread keeps its nice value', async () => {
+    const { priority, set, logged, run } = setUp(() => true);
+    await priority.follow(41);
+    await run(3_000, 1);
+    await priority.follow(42);
+    expect(set).toEqual([]);
+    expect(logged).toEqual(["the embedded database's thread keeps its nice value: its scheduling policy cannot be set (chrt)"]);
+  });
+
+  it('tries a raise again that failed (the thread may have been ending), without giving up on the policy', async () => {
+    let failRaise = true;
+    const { priority, set, logged, run } = setUp((_tid, policy) => policy === 'normal' && failRaise);
+    await priority.follow(41);
+    await run(1_125, 1);
+    expect(set).toEqual([[41, 'idle']]);
+    failRaise = false;
+    await run(125, 1);
+    expect(set).toEqual([
+      [41, 'idle'],
+      [41, 'normal'],
+    ]);
+    expect(logged).toEqual([]);
+  });
+
+  it('does not give up on a failure for a thread that has been replaced meanwhile', async () => {
+    const { priority, set, logged } = setUp((tid) => tid === 41);
+    await Promise.all([priority.follow(41), priority.follow(42)]);
+    expect(set).toEqual([[42, 'idle']]);
+    expect(logged).toEqual([]);
+  });
+});
