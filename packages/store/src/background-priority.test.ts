@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { BackgroundPriority, type SchedulingPolicy } from './background-priority.ts';
 
 /**
- * A BackgroundPriority (raised after 1 s of 90 % work, lowered after 10 s) on the test's clock,
- * recording each policy it sets; `run` observes it every 125 ms with the thread busy `share` of the time.
+ * A BackgroundPriority (raised after waiting for a core 90 % of 1 s, lowered after 10 s) on the
+ * test's clock, recording each policy it sets; `run` observes it every 125 ms with the thread
+ * waiting for a core `share` of the time.
  */
-function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => false) {
+function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => false, readable = true) {
   let now = 0;
-  let busyMs = 0;
+  let waitMs = 0;
   const set: [number, SchedulingPolicy][] = [];
   const logged: string[] = [];
   const priority = new BackgroundPriority({
@@ -18,13 +19,14 @@ function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => 
       if (fail(tid, policy)) throw new Error('chrt: failed');
       set.push([tid, policy]);
     },
+    readWaitMs: () => (readable ? waitMs : null),
     log: { info: (_fields, message) => logged.push(message) },
   });
   const run = async (ms: number, share: number) => {
     for (let t = 0; t < ms; t += 125) {
       now += 125;
-      busyMs += 125 * share;
-      priority.observe(busyMs);
+      waitMs += 125 * share;
+      priority.observe();
       await new Promise((resolve) => setImmediate(resolve)); // a change in flight settles
     }
   };
@@ -32,12 +34,12 @@ function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => 
 }
 
 describe('BackgroundPriority (the database thread at idle priority while it keeps up)', () => {
-  it('starts a thread at idle, raises it once it has had work 90 % of raiseAfterMs, lowers it after lowerAfterMs less busy', async () => {
+  it('starts a thread at idle, raises it once it has waited for a core 90 % of raiseAfterMs, lowers it after lowerAfterMs waiting less than half the time', async () => {
     const { priority, set, run } = setUp();
     await priority.follow(41);
     expect(set).toEqual([[41, 'idle']]);
 
-    // Busy 80 % of the time for long, or fully for less than the window: keeping up.
+    // Waiting 80 % of the time for long, or all the time for less than the window: not starved.
     await run(5_000, 0.8);
     await run(2_000, 0);
     await run(875, 1);
@@ -48,8 +50,8 @@ describe('BackgroundPriority (the database thread at idle priority while it keep
       [41, 'normal'],
     ]);
 
-    // Still busy for 3 s: the 10 s count from the end of that.
-    await run(3_000, 1);
+    // Raised, waiting 60 % of the time is still contended: the 10 s count from the end of that.
+    await run(3_000, 0.6);
     await run(9_000, 0.2);
     expect(set.at(-1)).toEqual([41, 'normal']);
     await run(2_000, 0.2);
@@ -82,7 +84,15 @@ describe('BackgroundPriority (the database thread at idle priority while it keep
     await run(3_000, 1);
     await priority.follow(42);
     expect(set).toEqual([]);
-    expect(logged).toEqual(["the embedded database's thread keeps its nice value: its scheduling policy cannot be set (chrt)"]);
+    expect(logged).toEqual(["the embedded database's thread keeps its nice value: it cannot be run at idle priority"]);
+  });
+
+  it('leaves a thread whose waiting cannot be read (no schedstat) at its nice value: it could starve unseen', async () => {
+    const { priority, set, logged, run } = setUp(() => false, false);
+    await priority.follow(41);
+    await run(3_000, 1);
+    expect(set).toEqual([]);
+    expect(logged).toEqual(["the embedded database's thread keeps its nice value: it cannot be run at idle priority"]);
   });
 
   it('tries a raise again that failed (the thread may have been ending), without giving up on the policy', async () => {

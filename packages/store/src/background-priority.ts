@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -15,56 +16,73 @@ export async function setSchedulingPolicy(tid: number, policy: SchedulingPolicy)
   await execFileAsync('chrt', [policy === 'idle' ? '--idle' : '--other', '--pid', '0', String(tid)]);
 }
 
+/**
+ * How long, in all, a thread of this process has waited for a core while it could run (ms; Linux's
+ * schedstat); null where that cannot be read.
+ */
+export function runQueueWaitMs(tid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
 export interface BackgroundPriorityOptions {
-  /** The thread is raised once it has had work 90 % of this long (default 3 s): it is not keeping up. */
+  /** The thread is raised once it has waited for a core 90 % of this long (default 3 s). */
   raiseAfterMs?: number;
-  /** Back to idle once it has not been so busy for this long (default 10 s). */
+  /** Back to idle once it has waited less than half of the time for this long (default 10 s). */
   lowerAfterMs?: number;
   setPolicy?: (tid: number, policy: SchedulingPolicy) => Promise<void>;
+  readWaitMs?: (tid: number) => number | null;
   now?: () => number;
-  /** Told once if the policy cannot be set (no `chrt`, not Linux): the thread then keeps its nice value. */
+  /** Told once if the thread stays at its nice value (no `chrt`, not Linux). */
   log?: { info(fields: object, message: string): void };
 }
 
-/** Share of `raiseAfterMs` with work waiting for the thread that tells it is not keeping up. */
-const BUSY_SHARE = 0.9;
+/** Shares of the time spent waiting for a core: starved at idle priority; still contended at the normal one. */
+const STARVED = 0.9;
+const CONTENDED = 0.5;
 
 /**
- * Keeps a background thread (the embedded database's) at idle priority while it keeps up, and at
- * its normal one while it does not. On a core shared with the serving thread, a thread at a
- * lower nice value still holds the core for a whole time slice once it has it (~4 ms here), and
- * the calls that arrive meanwhile wait: at a fixed 26,000 req/s on one core the gateway's p99 was
- * 2.7 ms above the bare route's with the database's thread at nice 10, 0.8 ms above at idle
- * (docs/benchmarks.md). At idle priority a thread gets almost nothing of a core that stays busy:
- * once it has had statements waiting for it nearly all of `raiseAfterMs`, it goes back to the
- * normal policy (its nice value, 10 below the serving thread's: ~10 % of a contended core, where
- * the usage write keeps up), and to idle again after `lowerAfterMs` without being so busy.
- * Whether the thread has work is all it is told: how long a single statement waits says
- * nothing, as the usage write is many short statements, each answered soon even when the
- * write as a whole falls seconds behind.
+ * Keeps a background thread (the embedded database's) at idle priority while it gets a core
+ * when it needs one, and at its normal priority while it does not. On a core shared with the
+ * serving thread, a thread at a higher nice value still holds the core for a whole time slice
+ * once it has it (~4 ms here), and the calls that arrive meanwhile wait: at a fixed rate on one
+ * core the gateway's p99 was 2.3 ms above the bare route's with the database's thread at nice 10,
+ * 1.2 ms above at idle (docs/benchmarks.md). But at idle priority a thread gets almost nothing of
+ * a core that stays busy (0–1 % of a saturated one, measured; ~9 % at nice 10): once it has
+ * waited for a core 90 % of `raiseAfterMs`, it goes back to the normal policy (its nice value, 10
+ * below the serving thread's), and to idle after `lowerAfterMs` of waiting less than half the
+ * time. What tells starving is the kernel's count of the time the thread waited to run, not the
+ * time its statements took: a thread with much to do on a core with room waits little. (The
+ * kernel adds a wait when the thread next runs; at idle priority on a busy core it still runs a
+ * slice now and then, so a window of seconds sees it.)
  */
 export class BackgroundPriority {
   private readonly raiseAfterMs: number;
   private readonly lowerAfterMs: number;
   private readonly setPolicy: (tid: number, policy: SchedulingPolicy) => Promise<void>;
+  private readonly readWaitMs: (tid: number) => number | null;
   private readonly now: () => number;
   private tid: number | null = null;
   /** As last set on the thread; null until then, and for good once it could not be set. */
   private policy: SchedulingPolicy | null = null;
   private unavailable = false;
   private changing = false;
-  private lastBusyAt = Number.NEGATIVE_INFINITY;
-  /** [time, busy ms so far] as observed over the last `raiseAfterMs`, oldest first. */
+  private lastContendedAt = Number.NEGATIVE_INFINITY;
+  /** [time, the thread's wait so far] over the last `raiseAfterMs`, oldest first. */
   private samples: [number, number][] = [];
 
   constructor(private readonly options: BackgroundPriorityOptions = {}) {
     this.raiseAfterMs = options.raiseAfterMs ?? 3_000;
     this.lowerAfterMs = options.lowerAfterMs ?? 10_000;
     this.setPolicy = options.setPolicy ?? setSchedulingPolicy;
+    this.readWaitMs = options.readWaitMs ?? runQueueWaitMs;
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** How often `observe` should be told: a few times in `raiseAfterMs`. */
+  /** How often `observe` should be called: a few times in `raiseAfterMs`. */
   get observeEveryMs(): number {
     return this.raiseAfterMs / 8;
   }
@@ -73,8 +91,10 @@ export class BackgroundPriority {
   follow(tid: number): Promise<void> {
     this.tid = tid;
     this.policy = null;
-    this.lastBusyAt = Number.NEGATIVE_INFINITY;
+    this.lastContendedAt = Number.NEGATIVE_INFINITY;
     this.samples = [];
+    // A thread whose waiting cannot be watched could starve unseen: it keeps its nice value.
+    if (this.readWaitMs(tid) === null) return this.giveUp(new Error(`cannot read the thread's scheduler statistics (/proc/self/task/${tid}/schedstat)`));
     return this.change('idle');
   }
 
@@ -84,23 +104,33 @@ export class BackgroundPriority {
     this.policy = null;
   }
 
-  /** Told regularly for how long, in all, the thread has had statements waiting for it (ms). */
-  observe(busyMs: number): void {
+  /** One look at the thread: how long it has waited for a core lately. */
+  observe(): void {
+    const tid = this.tid;
+    if (tid === null) return;
+    const waitMs = this.readWaitMs(tid);
+    if (waitMs === null) return;
     const now = this.now();
     const samples = this.samples;
-    samples.push([now, busyMs]);
+    samples.push([now, waitMs]);
     // Keep the newest sample that is at least the window old, and those after it.
     while (samples.length > 1 && now - (samples[1] as [number, number])[0] >= this.raiseAfterMs) samples.shift();
     if (this.policy === null || this.changing) return;
-    const [since, busySince] = samples[0] as [number, number];
+    const [since, waitedBefore] = samples[0] as [number, number];
     if (now - since < this.raiseAfterMs) return;
-    if ((busyMs - busySince) / (now - since) >= BUSY_SHARE) {
-      this.lastBusyAt = now;
-      if (this.policy === 'idle') void this.change('normal');
-    } else if (this.policy === 'normal' && now - this.lastBusyAt >= this.lowerAfterMs) {
+    const waited = (waitMs - waitedBefore) / (now - since);
+    if (this.policy === 'idle') {
+      if (waited >= STARVED) {
+        this.lastContendedAt = now;
+        void this.change('normal');
+      }
+    } else if (waited >= CONTENDED) {
+      this.lastContendedAt = now;
+    } else if (now - this.lastContendedAt >= this.lowerAfterMs) {
       void this.change('idle');
     }
   }
+
   private async change(policy: SchedulingPolicy): Promise<void> {
     const tid = this.tid;
     if (tid === null || this.unavailable) return;
@@ -112,10 +142,15 @@ export class BackgroundPriority {
       // Only the first setting of the current thread tells that the policy cannot be set: a later
       // one fails too when the thread ends meanwhile (`forget` follows), and is tried again if not.
       if (tid !== this.tid || this.policy !== null) return;
-      this.unavailable = true;
-      this.options.log?.info({ err: error }, "the embedded database's thread keeps its nice value: its scheduling policy cannot be set (chrt)");
+      await this.giveUp(error);
     } finally {
       this.changing = false;
     }
+  }
+
+  private async giveUp(error: unknown): Promise<void> {
+    if (this.unavailable) return;
+    this.unavailable = true;
+    this.options.log?.info({ err: error }, "the embedded database's thread keeps its nice value: it cannot be run at idle priority");
   }
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PgliteThread } from './pglite-thread.ts';
 
@@ -91,7 +91,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
   });
 
   const canSetPolicy = existsSync('/proc/thread-self') && spawnSync('chrt', ['--version']).status === 0;
-  it.runIf(canSetPolicy)('with backgroundPriority, runs at idle priority while it keeps up, at its nice value while it has work most of the time', async () => {
+  it.runIf(canSetPolicy)('with backgroundPriority, runs at idle priority while it gets a core, at its nice value while it starves', async () => {
     // The kernel's policy of a thread of this process (/proc's stat, field 41): 5 SCHED_IDLE, 0 SCHED_OTHER.
     const policyOf = (tid: string) => {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
@@ -111,10 +111,29 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     try {
       const tid = newThread();
       expect(policyOf(tid)).toBe(5);
-      const long = db.query('select pg_sleep(0.5)');
-      await vi.waitFor(() => expect(policyOf(tid)).toBe(0), { timeout: 2_000, interval: 20 });
+      // A statement on a core held by a busy thread at this process's priority: at idle priority
+      // the database's thread would wait for it for as long as it spins, so it is raised.
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      const busy = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));
+         while (Atomics.load(workerData, 0) === 0);`,
+        { eval: true, workerData: stop },
+      );
+      let long: Promise<unknown>;
+      try {
+        const busyTid = await new Promise<number>((resolve) => busy.once('message', resolve));
+        const cpu = /Cpus_allowed_list:\s*(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+        for (const t of [busyTid, Number(tid)]) expect(spawnSync('taskset', ['-p', '-c', cpu, String(t)]).status).toBe(0);
+        long = db.query('select count(*) from generate_series(1, 1000000)');
+        await vi.waitFor(() => expect(policyOf(tid)).toBe(0), { timeout: 5_000, interval: 20 });
+      } finally {
+        Atomics.store(stop, 0, 1);
+        await busy.terminate();
+      }
       await long;
-      await vi.waitFor(() => expect(policyOf(tid)).toBe(5), { timeout: 3_000, interval: 50 });
+      // The core free again, it waits no more: back at idle.
+      await vi.waitFor(() => expect(policyOf(tid)).toBe(5), { timeout: 5_000, interval: 50 });
       expect(os.getPriority(Number(tid))).toBe(Math.min(19, os.getPriority() + 10));
 
       // A thread that stops is replaced by one in the background too.

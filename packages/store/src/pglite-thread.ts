@@ -71,9 +71,6 @@ const WORKER_URL = new URL('./pglite-thread-worker.mjs', import.meta.url);
 export class PgliteThread {
   private nextId = 1;
   private readonly replies = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
-  /** How long, in all, statements have waited for the thread (ms): up to `busySince`, the start of the present wait. */
-  private busyMs = 0;
-  private busySince = 0;
   /** Settles when the transactions asked for so far have ended: statements asked for later wait for it. */
   private tail: Promise<void> = Promise.resolve();
   /** Why statements cannot be sent now: the thread stopped (until it is open again), or it is closed. */
@@ -87,7 +84,7 @@ export class PgliteThread {
   /** Cuts short the wait between attempts to open it again: the close does not wait for it. */
   private readonly closing = new AbortController();
   private readonly background: BackgroundPriority | null;
-  /** Tells `background` how long the thread has had work. */
+  /** Has `background` look at the thread regularly. */
   private backgroundCheck: NodeJS.Timeout | undefined;
 
   private constructor(private readonly options: PgliteThreadOptions) {
@@ -102,7 +99,7 @@ export class PgliteThread {
     thread.opened = true;
     const background = thread.background;
     if (background) {
-      thread.backgroundCheck = setInterval(() => background.observe(thread.busyMsSoFar()), background.observeEveryMs).unref();
+      thread.backgroundCheck = setInterval(() => background.observe(), background.observeEveryMs).unref();
     }
     return thread;
   }
@@ -194,30 +191,17 @@ export class PgliteThread {
   }
 
   private expect(id: number): Promise<unknown> {
-    if (this.replies.size === 0) {
-      // The thread keeps the process alive only while an answer is awaited.
-      this.worker.ref();
-      this.busySince = performance.now();
-    }
+    // The thread keeps the process alive only while an answer is awaited.
+    if (this.replies.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => this.replies.set(id, { resolve, reject }));
-  }
-
-  private busyMsSoFar(): number {
-    return this.busyMs + (this.replies.size > 0 ? performance.now() - this.busySince : 0);
-  }
-
-  /** No answer is awaited any more. */
-  private answeredAll(): void {
-    this.busyMs += performance.now() - this.busySince;
-    // A closing thread stays referenced until it has exited, which `close` awaits.
-    if (!this.closed) this.worker.unref();
   }
 
   private settle(reply: ThreadReply): void {
     const waiting = this.replies.get(reply.id);
     if (!waiting) return;
     this.replies.delete(reply.id);
-    if (this.replies.size === 0) this.answeredAll();
+    // A closing thread stays referenced until it has exited, which `close` awaits.
+    if (this.replies.size === 0 && !this.closed) this.worker.unref();
     if (reply.error) waiting.reject(errorOf(reply.error));
     else waiting.resolve(reply.result);
   }
@@ -226,7 +210,6 @@ export class PgliteThread {
     this.failure = error;
     this.background?.forget();
     for (const waiting of this.replies.values()) waiting.reject(error);
-    if (this.replies.size > 0) this.answeredAll();
     this.replies.clear();
     if (!this.closed && this.opened && this.options.dataDir !== undefined) this.restart(error);
   }
