@@ -4,11 +4,12 @@ import { BackgroundPriority, type SchedulingPolicy } from './background-priority
 /**
  * A BackgroundPriority (raised after waiting for a core 90 % of 1 s, lowered after 10 s) on the
  * test's clock, recording each policy it sets; `run` observes it every 125 ms with the thread
- * waiting for a core `share` of the time.
+ * waiting for a core `share` of the time, and running `runShare` of it.
  */
 function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => false, readable = true) {
   let now = 0;
   let waitMs = 0;
+  let runMs = 0;
   const set: [number, SchedulingPolicy][] = [];
   const logged: string[] = [];
   const priority = new BackgroundPriority({
@@ -19,13 +20,14 @@ function setUp(fail: (tid: number, policy: SchedulingPolicy) => boolean = () => 
       if (fail(tid, policy)) throw new Error('chrt: failed');
       set.push([tid, policy]);
     },
-    readWaitMs: () => (readable ? waitMs : null),
+    readTimes: () => (readable ? { runMs, waitMs } : null),
     log: { info: (_fields, message) => logged.push(message) },
   });
-  const run = async (ms: number, share: number) => {
+  const run = async (ms: number, share: number, runShare = 0.05) => {
     for (let t = 0; t < ms; t += 125) {
       now += 125;
       waitMs += 125 * share;
+      runMs += 125 * runShare;
       priority.observe();
       await new Promise((resolve) => setImmediate(resolve)); // a change in flight settles
     }
@@ -60,6 +62,19 @@ describe('BackgroundPriority (the database thread at idle priority while it keep
       [41, 'normal'],
       [41, 'idle'],
     ]);
+  });
+
+  it('raises a thread that uses a quarter of a core or more, starved or not, and keeps it raised while it does', async () => {
+    const { priority, set, run } = setUp();
+    await priority.follow(41);
+    await run(5_000, 0.1, 0.2);
+    expect(set).toEqual([[41, 'idle']]);
+    await run(1_000, 0.1, 0.3);
+    expect(set.at(-1)).toEqual([41, 'normal']);
+    await run(12_000, 0.1, 0.3);
+    expect(set).toHaveLength(2);
+    await run(12_000, 0.1, 0.05);
+    expect(set.at(-1)).toEqual([41, 'idle']);
   });
 
   it("follows a new thread (a restarted database's) from idle, and changes nothing for a thread that has stopped", async () => {
