@@ -40,7 +40,7 @@ export interface BackgroundPriorityOptions {
   setPolicy?: (tid: number, policy: SchedulingPolicy) => Promise<void>;
   readTimes?: (tid: number) => ThreadTimes | null;
   now?: () => number;
-  /** Told once if the thread stays at its nice value (no `chrt`, not Linux). */
+  /** Told once if the thread stays at its nice value (no `chrt` or schedstat: not Linux, say). */
   log?: { info(fields: object, message: string): void };
 }
 
