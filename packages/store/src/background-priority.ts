@@ -35,7 +35,7 @@ export function threadTimes(tid: number): ThreadTimes | null {
 export interface BackgroundPriorityOptions {
   /** The window the thread's times are judged over (default 3 s): starved or busy over it, it is raised. */
   raiseAfterMs?: number;
-  /** Back to idle once it has been neither contended nor busy for this long (default 10 s). */
+  /** Back to idle once it has been neither contended nor busy for this long (default 3 s: the window). */
   lowerAfterMs?: number;
   setPolicy?: (tid: number, policy: SchedulingPolicy) => Promise<void>;
   readTimes?: (tid: number) => ThreadTimes | null;
@@ -84,7 +84,7 @@ export class BackgroundPriority {
 
   constructor(private readonly options: BackgroundPriorityOptions = {}) {
     this.raiseAfterMs = options.raiseAfterMs ?? 3_000;
-    this.lowerAfterMs = options.lowerAfterMs ?? 10_000;
+    this.lowerAfterMs = options.lowerAfterMs ?? 3_000;
     this.setPolicy = options.setPolicy ?? setSchedulingPolicy;
     this.readTimes = options.readTimes ?? threadTimes;
     this.now = options.now ?? (() => performance.now());
