@@ -70,24 +70,27 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     expect(rows).toEqual([['2026-12-07 10:00:00+00', 7]]);
   });
 
-  it.runIf(existsSync('/proc/thread-self'))("runs below the serving thread's priority: the calls go first on a core they share", async () => {
-    // Threads of this process by their nice value above the calling (serving) thread's.
-    const niceOf = (tid: string) => {
+  /** Threads of this process at the nice value a database's thread gives itself: 10 above the calling (serving) thread's. */
+  const databaseThreads = () =>
+    readdirSync('/proc/self/task').filter((tid) => {
       try {
-        return os.getPriority(Number(tid));
+        return os.getPriority(Number(tid)) === Math.min(19, os.getPriority() + 10);
       } catch {
-        return null; // ended meanwhile
+        return false; // ended meanwhile
       }
-    };
-    const nicer = () => readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === Math.min(19, os.getPriority() + 10)).length;
-    const before = nicer();
+    });
+  /** Ends a database's thread as a crash would (its worker is private). */
+  const stopThread = (db: PgliteThread) => (db as unknown as { worker: Worker }).worker.terminate();
+
+  it.runIf(existsSync('/proc/thread-self'))("runs below the serving thread's priority: the calls go first on a core they share", async () => {
+    const before = databaseThreads().length;
     const db = await PgliteThread.open();
     try {
-      expect(nicer()).toBe(before + 1);
+      expect(databaseThreads().length).toBe(before + 1);
     } finally {
       await db.close();
     }
-    expect(nicer()).toBe(before);
+    expect(databaseThreads().length).toBe(before);
   });
 
   const canSetPolicy = existsSync('/proc/thread-self') && spawnSync('chrt', ['--version']).status === 0;
@@ -100,7 +103,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     let known = new Set(readdirSync('/proc/self/task'));
     // The database's thread: the new one at the nice value it gives itself.
     const newThread = () => {
-      const [tid] = readdirSync('/proc/self/task').filter((t) => !known.has(t) && os.getPriority(Number(t)) === Math.min(19, os.getPriority() + 10));
+      const [tid] = databaseThreads().filter((t) => !known.has(t));
       expect(tid).toBeDefined();
       return tid as string;
     };
@@ -134,11 +137,11 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
       await long;
       // The core free again, it waits no more: back at idle.
       await vi.waitFor(() => expect(policyOf(tid)).toBe(5), { timeout: 5_000, interval: 50 });
-      expect(os.getPriority(Number(tid))).toBe(Math.min(19, os.getPriority() + 10));
+      expect(databaseThreads()).toContain(tid); // at its nice value
 
       // A thread that stops is replaced by one in the background too.
       known = new Set(readdirSync('/proc/self/task'));
-      await (db as unknown as { worker: Worker }).worker.terminate();
+      await stopThread(db);
       await vi.waitFor(() => db.query('select 1'), { timeout: 30_000, interval: 100 });
       expect(policyOf(newThread())).toBe(5);
       // Only the stop and the reopening: the policy of the thread that stopped was not asked for in vain.
@@ -164,7 +167,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
       // The thread stops inside a transaction, as if PGlite's WebAssembly had aborted.
       const stopped = db.transaction(async (tx) => {
         await tx.query('insert into kept values (2)');
-        await (db as unknown as { worker: Worker }).worker.terminate();
+        await stopThread(db);
         await tx.query('insert into kept values (3)');
       });
       await expect(stopped).rejects.toThrow("the embedded database's thread stopped");
@@ -187,7 +190,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
 
   it('closes at once while it waits to open a stopped database again', async () => {
     const db = await PgliteThread.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-')), restartDelaysMs: [120_000] });
-    await (db as unknown as { worker: Worker }).worker.terminate();
+    await stopThread(db);
     await expect(db.query('select 1')).rejects.toThrow("the embedded database's thread stopped");
     await db.close(); // within the test's time, not after the two minutes' wait
     await expect(db.query('select 1')).rejects.toThrow('the embedded database is closed');
@@ -195,7 +198,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
 
   it('does not open a database in memory again: its data went with its thread', async () => {
     const db = await PgliteThread.open();
-    await (db as unknown as { worker: Worker }).worker.terminate();
+    await stopThread(db);
     await new Promise((resolve) => setTimeout(resolve, 200));
     await expect(db.query('select 1')).rejects.toThrow("the embedded database's thread stopped");
     await db.close();
