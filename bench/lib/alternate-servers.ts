@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, killAllChildren, pinSelf, serverKeys, serverVariants, startServer, type RunningServer, type ServerVariant } from './child.ts';
 import { assertClean, runLoad } from './load.ts';
+import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
 /*
@@ -28,7 +29,8 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  * rounds (the cold pass), and its load cycles through them as the bench's does.
  * RATE=<req/s> drives every server at that fixed rate instead (as the bench's same-load runs),
  * times each response, and prints each run's p50 and p99 and each server's median p99 against
- * the first's.
+ * the first's. With PACED=1 that rate is evenly paced (`paced-load.ts`) instead of autocannon's
+ * bursts at the start of each second.
  * PIN_SCOPE=serving-thread pins only each server's main thread to CPU 1 (`ServerOptions.pinScope`).
  * SETTLE=<s> waits that long after the last round, then prints each server's CPU a call over the
  * whole session: all its runs, warm-ups included, and its background work wherever it fell. With
@@ -42,6 +44,7 @@ if (variants.length === 0) throw new Error('VARIANTS lists no server; see the co
 const rounds = Number(process.env.ROUNDS ?? 8);
 const seconds = Number(process.env.SEC ?? 4);
 const rate = process.env.RATE ? Number(process.env.RATE) : undefined;
+const paced = process.env.PACED === '1';
 const pinScope = process.env.PIN_SCOPE === 'serving-thread' ? 'serving-thread' : 'process';
 
 const pin = hasTaskset();
@@ -70,10 +73,14 @@ try {
   }
   const run = async (s: (typeof servers)[number], durationSec: number) => {
     const cpu0 = s.server.cpuSeconds();
-    const result = await runLoad({ url: s.server.url(s.path), connections: Number(process.env.CONNECTIONS ?? 64), pipelining: Number(process.env.PIPELINING ?? 1), durationSec, keys: s.keys, timeLatencies: rate !== undefined, ...(rate !== undefined ? { rate } : {}) });
+    const connections = Number(process.env.CONNECTIONS ?? 64);
+    const result =
+      rate !== undefined && paced
+        ? await runPacedLoad({ url: s.server.url(s.path), connections, rate, durationSec, keys: s.keys })
+        : await runLoad({ url: s.server.url(s.path), connections, pipelining: Number(process.env.PIPELINING ?? 1), durationSec, keys: s.keys, timeLatencies: rate !== undefined, ...(rate !== undefined ? { rate } : {}) });
     assertClean(s.variant.label, result);
     const cpu = (s.server.cpuSeconds() ?? 0) - (cpu0 ?? 0);
-    return { rps: result.rps, requests: result.requests, cpuUsPerCall: (cpu * 1e6) / result.requests, latency: result.latencyMs };
+    return { rps: result.rps, requests: result.requests, cpuUsPerCall: (cpu * 1e6) / result.requests, latency: result.latencyMs, generator: result.generator };
   };
   const session = new Map(servers.map((s) => [s.server, { cpu0: s.server.cpuSeconds() ?? 0, calls: 0 }]));
   const counted = async (s: (typeof servers)[number], durationSec: number) => {
@@ -98,7 +105,9 @@ try {
       ratios[i]?.push(r.rps / first.rps);
       if (r.latency && first.latency) p99Differences[i]?.push(r.latency.p99 - first.latency.p99);
     });
-    const latency = (r: (typeof results)[number]) => (r.latency ? `, p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms` : '');
+    const latency = (r: (typeof results)[number]) =>
+      (r.latency ? `, p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms` : '') +
+      (r.generator ? ` (load generator's longest turn ${r.generator.longestTurnMs.toFixed(1)} ms)` : '');
     console.log(`round ${round}: ${results.map((r, i) => `${variants[i]?.label}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerCall.toFixed(1)} µs a call${latency(r)}`).join(' | ')}`);
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;

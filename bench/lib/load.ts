@@ -33,6 +33,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   statusCodes: Record<string, number>;
+  /** An evenly paced run's own event loop: its longest turn, and the time in turns over 1 ms (`paced-load.ts`). */
+  generator?: { longestTurnMs: number; stalledMs: number };
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -93,7 +95,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
-function summarize(values: Float64Array): LoadResult['latencyMs'] {
+export function summarize(values: Float64Array): LoadResult['latencyMs'] {
   if (values.length === 0) return null;
   const sorted = Float64Array.from(values).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
