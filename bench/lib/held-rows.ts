@@ -29,5 +29,5 @@ gc();
 const after = process.memoryUsage().heapUsed;
 const rows = held.size;
 const started = performance.now();
-held.take();
+await held.take();
 console.log(`${rows} rows held for ${keyCount} keys: ${((after - before) / rows).toFixed(0)} bytes a row, ${((after - before) / 2 ** 20).toFixed(1)} MiB; take ${(performance.now() - started).toFixed(0)} ms`);

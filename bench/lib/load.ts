@@ -35,6 +35,8 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** An evenly paced run's own event loop: its longest turn, and the time in turns over 1 ms (`paced-load.ts`). */
   generator?: { longestTurnMs: number; stalledMs: number };
+  /** Each second's p99 of an evenly paced run with `bySecond`. */
+  p99BySecond?: number[];
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {

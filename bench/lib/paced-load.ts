@@ -23,6 +23,8 @@ export interface PacedLoadOptions {
   durationSec: number;
   /** null: no key header; one key: a fixed header; more: each connection cycles through its share. */
   keys: readonly string[] | null;
+  /** Also give each second's p99 (of the requests due in it): where in a run the slow ones were. */
+  bySecond?: boolean;
 }
 
 interface Connection {
@@ -73,9 +75,13 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
   const backlog: number[] = [];
   let backlogHead = 0;
   let latencies = new Float64Array(1 << 20);
+  /** The second of the run each timed request was due in (`bySecond`). */
+  let dueSeconds = new Uint16Array(options.bySecond ? latencies.length : 0);
   let count = 0;
   const statusCodes: Record<string, number> = {};
   let responses = 0;
+  /** When the first request was due (set once the connections are open). */
+  let start = NaN;
   let non2xx = 0;
   let errors = 0;
   let inFlight = 0;
@@ -89,7 +95,6 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
   };
   const answered = (connection: Connection, status: number) => {
     const latency = performance.now() - connection.dueAt;
-    connection.dueAt = NaN;
     inFlight--;
     responses++;
     statusCodes[status] = (statusCodes[status] ?? 0) + 1;
@@ -98,11 +103,18 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
         const bigger = new Float64Array(latencies.length * 2);
         bigger.set(latencies);
         latencies = bigger;
+        if (options.bySecond) {
+          const biggerSeconds = new Uint16Array(bigger.length);
+          biggerSeconds.set(dueSeconds);
+          dueSeconds = biggerSeconds;
+        }
       }
+      if (options.bySecond) dueSeconds[count] = Math.floor((connection.dueAt - start) / 1000);
       latencies[count++] = latency;
     } else {
       non2xx++;
     }
+    connection.dueAt = NaN;
     if (backlogHead < backlog.length) send(connection, backlog[backlogHead++] as number);
     else idle.push(connection);
     if (inFlight === 0 && drained) drained();
@@ -157,7 +169,7 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
   idle.push(...connections);
 
   const intervalMs = 1000 / options.rate;
-  const start = performance.now();
+  start = performance.now();
   const end = start + options.durationSec * 1000;
   let sent = 0;
   // The generator's own stalls (a turn of its event loop longer than 1 ms): requests due
@@ -205,5 +217,12 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
     timeouts: timedOut ? inFlight + backlog.length - backlogHead : 0,
     statusCodes,
     generator: { longestTurnMs, stalledMs },
+    ...(options.bySecond ? { p99BySecond: p99BySecond(latencies.subarray(0, count), dueSeconds.subarray(0, count)) } : {}),
   };
+}
+
+function p99BySecond(latencies: Float64Array, seconds: Uint16Array): number[] {
+  const bySecond: number[][] = [];
+  seconds.forEach((second, i) => (bySecond[second] ??= []).push(latencies[i] as number));
+  return Array.from(bySecond, (values) => summarize(Float64Array.from(values ?? []))?.p99 ?? NaN);
 }

@@ -40,17 +40,17 @@ const write = async (calls: CallBatch) => {
   if (HELD !== null && held.blocks > 0 && minute > heldMinute) {
     heldWrites++;
     heldRowsWritten += held.size;
-    await usage.writeRollups(held.take());
+    await usage.writeRollups(await held.take());
   }
   heldMinute = Math.max(heldMinute, minuteStartMs(now));
   held.add(await usage.writeBatch(calls, undefined, { deferRollups: true }), now);
   if (HELD === null) {
     // Not timed: 60 batches of 10,000 at most here, as the writer writes them at least once a minute.
-    if (held.blocks >= 600) held.take();
+    if (held.blocks >= 600) await held.take();
   } else if (held.size >= HELD || now - held.since >= 60_000) {
     heldWrites++;
     heldRowsWritten += held.size;
-    await usage.writeRollups(held.take());
+    await usage.writeRollups(await held.take());
   }
 };
 const start = Date.UTC(2026, 11, 3, 8);
@@ -98,7 +98,7 @@ if (HELD !== null && held.blocks > 0) {
   // What is still held is written too: every row is, sooner or later.
   heldWrites++;
   heldRowsWritten += held.size;
-  await usage.writeRollups(held.take());
+  await usage.writeRollups(await held.take());
 }
 delays.disable();
 const used = process.cpuUsage(before);

@@ -835,7 +835,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           expect(await rollupsOf(held)).toEqual([]); // the calls are stored, their rollups and counters not yet
           expect(await countersOf(held)).toEqual([]);
           expect(await scalar(sql`select count(*) as n from api_usage where request_id like ${`req_${held}_%`}`)).toBe(500);
-          const taken = pending.take();
+          const taken = await pending.take();
           expect(await pendingBlocks(taken.blockIds)).toBe(taken.blockIds.length);
           expect(await repos.usage.writeRollups(taken)).toBe('written');
           expect(await rollupsOf(held)).toEqual(expected);
@@ -868,7 +868,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
               rollups.add(deferred, Date.now());
               counters.add(deferred, Date.now());
             }
-            return { rollups: rollups.take(), counters: counters.take() };
+            return { rollups: await rollups.take(), counters: await counters.take() };
           };
 
           const held = await holdApart(apart);
@@ -905,7 +905,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
           const late = await repos.usage.writeBatch(calls(raced, 150, 150), undefined, { deferRollups: true });
           pending.add(late, Date.now());
           await repos.usage.replayRollups({ blockIds: late.blockIds }); // as for a writer believed stopped
-          expect(await repos.usage.writeRollups(pending.take())).toBe('replayed');
+          expect(await repos.usage.writeRollups(await pending.take())).toBe('replayed');
           expect(await rollupsOf(raced)).toEqual(expected);
           expect(await countersOf(raced)).toEqual(expectedCounters);
 
@@ -915,7 +915,7 @@ export function repositoryContract(name: string, open: () => Promise<Database>):
             const held = new PendingRollups();
             held.add(await repos.usage.writeBatch(calls(both, 0, 150), undefined, { deferRollups: true }), Date.now());
             held.add(await repos.usage.writeBatch(calls(both, 150, 150), undefined, { deferRollups: true }), Date.now());
-            const taken = held.take();
+            const taken = await held.take();
             await Promise.all([repos.usage.writeRollups(taken), repos.usage.replayRollups({ blockIds: taken.blockIds })]);
             expect(await rollupsOf(both)).toEqual(expected);
             expect(await countersOf(both)).toEqual(expectedCounters);

@@ -300,7 +300,7 @@ export class UsageWriter {
     const since = held.since;
     const part = held.part as DeferredPart;
     await this.timed(part, async () => {
-      const taken = held.take();
+      const taken = await held.take();
       try {
         const how = await this.repo.writeRollups(taken);
         if (how === 'written') this.rowsWritten[part] += taken.rollups.length + taken.counters.length;
