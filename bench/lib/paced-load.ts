@@ -151,15 +151,16 @@ async function generate(options: PacedLoadOptions): Promise<LoadResult> {
       const keys = slices[c % slices.length] as (string | null)[];
       return new Promise<Connection>((resolve, reject) => {
         // Every read into one buffer, rather than a new 64 kB one a read (Node's default).
-        const socket = net.connect(
-          { host: url.hostname, port, noDelay: true, onread: { buffer: readBuffer, callback: (bytes: number) => {
+        const onread = {
+          buffer: readBuffer,
+          callback: (bytes: number) => {
             receive(connection, readBuffer.subarray(0, bytes));
             return true;
-          } } },
-          () => resolve(connection),
-        );
+          },
+        };
+        const socket = net.connect({ host: url.hostname, port, noDelay: true, onread }, () => resolve(connection));
         const connection: Connection = { socket, requests: keys.map(request), next: 0, dueAt: NaN, pending: null };
-        socket.once('error', (error) => {
+        socket.on('error', (error) => {
           errors++;
           reject(error);
         });
