@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BackgroundPriority, setSchedulingPolicy, type SchedulingPolicy } from './background-priority.ts';
+import { canSetThreadPolicy, threadPolicy, workerWithThreadId } from './testing-threads.ts';
 
 /**
  * A BackgroundPriority (raised after waiting for a core 90 % of 1 s, lowered after 10 s) on the
@@ -137,25 +136,12 @@ describe('BackgroundPriority (the database thread at idle priority while it keep
 });
 
 describe('setSchedulingPolicy', () => {
-  const canSetPolicy = existsSync('/proc/thread-self') && spawnSync('chrt', ['--version']).status === 0;
-  /** The kernel's policy of a thread of this process (/proc's stat, field 41): 5 SCHED_IDLE, 0 SCHED_OTHER. */
-  const policyOf = (tid: number) => {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
-  };
-
-  it.runIf(canSetPolicy)("sets a thread's policy, change after change, and says why when chrt cannot", async () => {
-    const worker = new Worker(
-      `const { parentPort } = require('node:worker_threads');
-       parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));
-       setInterval(() => {}, 1000);`,
-      { eval: true },
-    );
+  it.runIf(canSetThreadPolicy)("sets a thread's policy, change after change, and says why when chrt cannot", async () => {
+    const { worker, tid } = await workerWithThreadId('setInterval(() => {}, 1000);');
     try {
-      const tid = await new Promise<number>((resolve) => worker.once('message', resolve));
       for (const policy of ['idle', 'normal', 'idle', 'normal'] as const) {
         await setSchedulingPolicy(tid, policy);
-        expect(policyOf(tid)).toBe(policy === 'idle' ? 5 : 0);
+        expect(threadPolicy(tid)).toBe(policy === 'idle' ? 5 : 0);
       }
       // One shell runs chrt for every change: this process is not forked again at each.
       const shells = () =>
@@ -172,11 +158,11 @@ describe('setSchedulingPolicy', () => {
       expect(shells()).toEqual([shell]);
       // Several at once are answered each in turn.
       await Promise.all([setSchedulingPolicy(tid, 'idle'), setSchedulingPolicy(tid, 'normal'), setSchedulingPolicy(tid, 'idle')]);
-      expect(policyOf(tid)).toBe(5);
+      expect(threadPolicy(tid)).toBe(5);
       // No such thread: chrt's own message.
       await expect(setSchedulingPolicy(2 ** 22 + 7, 'idle')).rejects.toThrow(/^chrt: .*4194311/);
       await setSchedulingPolicy(tid, 'normal');
-      expect(policyOf(tid)).toBe(0);
+      expect(threadPolicy(tid)).toBe(0);
       expect(shells()).toEqual([shell]);
     } finally {
       await worker.terminate();

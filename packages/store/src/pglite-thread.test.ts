@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PgliteThread } from './pglite-thread.ts';
+import { canSetThreadPolicy, threadPolicy, workerWithThreadId } from './testing-threads.ts';
 
 describe('PgliteThread (the embedded database on its own thread)', () => {
   // One database for the tests of statements (a new one takes seconds), a table of its own for each.
@@ -93,13 +94,7 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     expect(databaseThreads().length).toBe(before);
   });
 
-  const canSetPolicy = existsSync('/proc/thread-self') && spawnSync('chrt', ['--version']).status === 0;
-  it.runIf(canSetPolicy)('with backgroundPriority, runs at idle priority while it gets a core, at its nice value while it starves', async () => {
-    // The kernel's policy of a thread of this process (/proc's stat, field 41): 5 SCHED_IDLE, 0 SCHED_OTHER.
-    const policyOf = (tid: string) => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
-    };
+  it.runIf(canSetThreadPolicy)('with backgroundPriority, runs at idle priority while it gets a core, at its nice value while it starves', async () => {
     let known = new Set(readdirSync('/proc/self/task'));
     // The database's thread: the new one at the nice value it gives itself.
     const newThread = () => {
@@ -113,37 +108,31 @@ describe('PgliteThread (the embedded database on its own thread)', () => {
     const db = await PgliteThread.open({ dataDir, restartDelaysMs: [0], log, backgroundPriority: { raiseAfterMs: 100, lowerAfterMs: 300 } });
     try {
       const tid = newThread();
-      expect(policyOf(tid)).toBe(5);
+      expect(threadPolicy(tid)).toBe(5);
       // A statement on a core held by a busy thread at this process's priority: at idle priority
       // the database's thread would wait for it for as long as it spins, so it is raised.
       const stop = new Int32Array(new SharedArrayBuffer(4));
-      const busy = new Worker(
-        `const { parentPort, workerData } = require('node:worker_threads');
-         parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));
-         while (Atomics.load(workerData, 0) === 0);`,
-        { eval: true, workerData: stop },
-      );
+      const { worker: busy, tid: busyTid } = await workerWithThreadId('while (Atomics.load(workerData, 0) === 0);', stop);
       let long: Promise<unknown>;
       try {
-        const busyTid = await new Promise<number>((resolve) => busy.once('message', resolve));
         const cpu = /Cpus_allowed_list:\s*(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
         for (const t of [busyTid, Number(tid)]) expect(spawnSync('taskset', ['-p', '-c', cpu, String(t)]).status).toBe(0);
         long = db.query('select count(*) from generate_series(1, 1000000)');
-        await vi.waitFor(() => expect(policyOf(tid)).toBe(0), { timeout: 5_000, interval: 20 });
+        await vi.waitFor(() => expect(threadPolicy(tid)).toBe(0), { timeout: 5_000, interval: 20 });
       } finally {
         Atomics.store(stop, 0, 1);
         await busy.terminate();
       }
       await long;
       // The core free again, it waits no more: back at idle.
-      await vi.waitFor(() => expect(policyOf(tid)).toBe(5), { timeout: 5_000, interval: 50 });
+      await vi.waitFor(() => expect(threadPolicy(tid)).toBe(5), { timeout: 5_000, interval: 50 });
       expect(databaseThreads()).toContain(tid); // at its nice value
 
       // A thread that stops is replaced by one in the background too.
       known = new Set(readdirSync('/proc/self/task'));
       await stopThread(db);
       await vi.waitFor(() => db.query('select 1'), { timeout: 30_000, interval: 100 });
-      expect(policyOf(newThread())).toBe(5);
+      expect(threadPolicy(newThread())).toBe(5);
       // Only the stop and the reopening: the policy of the thread that stopped was not asked for in vain.
       expect(logged).toEqual(['the embedded database stopped; opening it again on a new thread', 'the embedded database is open again']);
     } finally {
