@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 
 /**
@@ -32,7 +33,6 @@ class ChrtShell {
   private child: ChildProcessByStdio<Writable, Readable, null> | null = null;
   /** Requests sent, oldest first: the shell answers them in order. */
   private readonly waiting: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  private partial = '';
 
   set(tid: number, policy: SchedulingPolicy): Promise<void> {
     const child = (this.child ??= this.start());
@@ -46,15 +46,10 @@ class ChrtShell {
 
   private start(): ChildProcessByStdio<Writable, Readable, null> {
     const child = spawn('sh', ['-c', CHRT_LOOP], { stdio: ['pipe', 'pipe', 'ignore'] });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      const lines = (this.partial + chunk).split('\n');
-      this.partial = lines.pop() as string;
-      for (const line of lines) {
-        const request = this.waiting.shift();
-        if (line === 'ok') request?.resolve();
-        else request?.reject(new Error(`chrt: ${line.replace(/^failed /, '')}`));
-      }
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const request = this.waiting.shift();
+      if (line === 'ok') request?.resolve();
+      else request?.reject(new Error(`chrt: ${line.replace(/^failed /, '')}`));
       if (this.waiting.length === 0) (child.stdout as Readable & { unref(): void }).unref();
     });
     const ended = (error: Error) => {
