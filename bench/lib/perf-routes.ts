@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
-import { assertClean, runLoad } from './load.ts';
+import { assertClean, runLoad, type LoadResult } from './load.ts';
+import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
 /*
@@ -25,6 +26,8 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
  *   SERVER_ENV=BENCH_USAGE_FLUSH_INTERVAL_MS=60000 npx tsx bench/lib/perf-routes.ts
  *   PERF_DATA=/tmp/perf npx tsx bench/lib/perf-routes.ts   (keeps each run's perf.data there, for
  *   `perf report -i /tmp/perf/gateway-1.data`)
+ *   RATE=20000 npx tsx bench/lib/perf-routes.ts   (each route evenly paced at that rate instead of
+ *   saturated: where a call's CPU goes when calls come one by one, as in the p99 aim's runs)
  *
  * Needs `perf` (Debian: linux-perf) and permission to sample a CPU (root, or
  * kernel.perf_event_paranoid ≤ 0).
@@ -33,6 +36,7 @@ import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 const rounds = Number(process.env.ROUNDS ?? 2);
 const seconds = Number(process.env.SEC ?? 6);
 const keyCount = Number(process.env.KEYS ?? 1);
+const rate = process.env.RATE ? Number(process.env.RATE) : null;
 if (seconds < 4) throw new Error('SEC must be at least 4 (perf samples the middle SEC−2 s)');
 const serverEnv = envSettings(process.env.SERVER_ENV ?? '');
 if (spawnSync('perf', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('perf is not installed (Debian: apt-get install linux-perf)');
@@ -71,8 +75,12 @@ interface Profile {
   parts: Map<string, number>;
 }
 
-function perfReport(file: string, children: boolean): { percent: number; symbol: string }[] {
-  const out = spawnSync('perf', ['report', '-i', file, children ? '--children' : '--no-children', '-g', 'none', '--sort', 'sym', '--stdio'], {
+/**
+ * Each symbol's share of the server's samples (perf samples the whole CPU: an idle core's samples,
+ * many in a paced run, are left out, so that shares times the server's CPU a call give µs).
+ */
+function perfReport(file: string, pid: number, children: boolean): { percent: number; symbol: string }[] {
+  const out = spawnSync('perf', ['report', '-i', file, '--pid', String(pid), '--percentage', 'relative', children ? '--children' : '--no-children', '-g', 'none', '--sort', 'sym', '--stdio'], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
   }).stdout;
@@ -84,14 +92,14 @@ function perfReport(file: string, children: boolean): { percent: number; symbol:
   return rows;
 }
 
-function analyse(file: string, usPerCall: number): Profile {
+function analyse(file: string, pid: number, usPerCall: number): Profile {
   const kinds = new Map<string, number>();
-  for (const { percent, symbol } of perfReport(file, false)) {
+  for (const { percent, symbol } of perfReport(file, pid, false)) {
     const kind = KINDS.find(([, pattern]) => pattern.test(symbol))?.[0] as string;
     kinds.set(kind, (kinds.get(kind) ?? 0) + (percent / 100) * usPerCall);
   }
   const parts = new Map<string, number>();
-  for (const { percent, symbol } of perfReport(file, true)) {
+  for (const { percent, symbol } of perfReport(file, pid, true)) {
     const part = PARTS.find(([, pattern]) => pattern.test(symbol))?.[0];
     // A part's first (largest) match: the same function can appear under several JIT tiers.
     if (part !== undefined && !parts.has(part)) parts.set(part, (percent / 100) * usPerCall);
@@ -128,15 +136,19 @@ try {
     const order: (keyof typeof routes)[] = round % 2 === 1 ? ['bare', 'gateway'] : ['gateway', 'bare'];
     for (const route of order) {
       const url = server.url(routes[route]);
-      await runLoad({ url, connections: 64, pipelining: 1, durationSec: 2, keys, timeLatencies: false });
+      const drive = (durationSec: number): Promise<LoadResult> =>
+        rate === null
+          ? runLoad({ url, connections: 64, pipelining: 1, durationSec, keys, timeLatencies: false })
+          : runPacedLoad({ url, connections: 64, rate, durationSec, keys });
+      await drive(2);
       const file = path.join(process.env.PERF_DATA ?? dir, `${route}-${round}.data`);
       const cpu0 = server.cpuSeconds() ?? 0;
       const sampled = new Promise<void>((resolve, reject) => setTimeout(() => sampleCpu1(file, seconds - 2).then(resolve, reject), 1000));
-      const result = await runLoad({ url, connections: 64, pipelining: 1, durationSec: seconds, keys, timeLatencies: false });
+      const result = await drive(seconds);
       await sampled;
       assertClean(route, result);
       const usPerCall = (((server.cpuSeconds() ?? 0) - cpu0) * 1e6) / result.requests;
-      profiles[route].push(analyse(file, usPerCall));
+      profiles[route].push(analyse(file, server.pid, usPerCall));
       console.log(`round ${round}, ${route}: ${Math.round(result.rps)} req/s, ${usPerCall.toFixed(1)} CPU µs a call`);
     }
   }
@@ -152,7 +164,7 @@ const row = (label: string, pick: (p: Profile) => number) => {
   const gateway = mean(profiles.gateway.map(pick));
   return `| ${label} | ${bare.toFixed(2)} | ${gateway.toFixed(2)} | ${(gateway - bare >= 0 ? '+' : '') + (gateway - bare).toFixed(2)} |`;
 };
-console.log(`\nCPU µs a call, mean of ${rounds} rounds (perf cpu-clock samples × the server's CPU a call)\n`);
+console.log(`\nCPU µs a call, mean of ${rounds} rounds${rate === null ? ', saturated' : `, evenly paced at ${rate} req/s`} (perf cpu-clock samples × the server's CPU a call)\n`);
 console.log('| part | bare route | gateway | difference |\n|---|---:|---:|---:|');
 console.log(row('**all**', (p) => p.usPerCall));
 for (const [kind] of KINDS) console.log(row(`self: ${kind}`, (p) => p.kinds.get(kind) ?? 0));
