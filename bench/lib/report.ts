@@ -42,7 +42,7 @@ export const p99Delta = (row: Row) =>
 const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === undefined ? '–' : n.toFixed(digits));
 const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (n: number | null) => (n === null ? '–' : `${(n * 100).toFixed(1)} %`);
-const signed = (n: number | null) => (n === null ? '–' : `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)}`);
+export const signed = (n: number | null) => (n === null ? '–' : `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)}`);
 
 /** A Markdown table (readable on a terminal as well). */
 export function table(rows: Row[]): string {
