@@ -411,9 +411,11 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
     const p99Difference = (pair: { gateway: Measured; bare: Measured }) => (pair.gateway.result.latencyMs?.p99 ?? NaN) - (pair.bare.result.latencyMs?.p99 ?? NaN);
     const pacedPairs: { gateway: Measured; bare: Measured }[] = [];
     for (let pair = 1; pair <= settings.rounds; pair++) {
-      const first = pair % 2 === 1 ? await run(gateway, label, true) : await run(bare, 'bare', true);
-      const second = pair % 2 === 1 ? await run(bare, 'bare', true) : await run(gateway, label, true);
-      const measured = pair % 2 === 1 ? { gateway: first, bare: second } : { gateway: second, bare: first };
+      // A literal's properties are evaluated in order: the gateway first in odd pairs.
+      const measured =
+        pair % 2 === 1
+          ? { gateway: await run(gateway, label, true), bare: await run(bare, 'bare', true) }
+          : { bare: await run(bare, 'bare', true), gateway: await run(gateway, label, true) };
       whole.gatewayCalls += measured.gateway.callsWithWarmup;
       whole.bareCalls += measured.bare.callsWithWarmup;
       pacedPairs.push(measured);
