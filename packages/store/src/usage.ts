@@ -373,6 +373,19 @@ function groupedByKey(batch: CallBatch, blank: number): Int32Array {
  * block's calls, to encode when its statement is due.
  */
 function blocksOf(batch: CallBatch, order: Int32Array): number[][] {
+  const blocks: number[][] = [];
+  for (const calls of callsByHour(batch, order).values()) {
+    for (let at = 0; at < calls.length; at += BLOCK_RECORDS) blocks.push(calls.slice(at, at + BLOCK_RECORDS));
+  }
+  return blocks;
+}
+
+/**
+ * The calls in `order`, by their UTC hour. A function of its own: V8 compiles the loop while it
+ * runs (on-stack replacement), and that code, when it went on to the blocks above, left its
+ * optimized code there at every batch (1,489 deoptimizations in 100 s at 22,000 calls a second).
+ */
+function callsByHour(batch: CallBatch, order: Int32Array): Map<number, number[]> {
   const byHour = new Map<number, number[]>();
   for (const index of order) {
     const hour = Math.floor((batch.createdAtMs[index] as number) / 3_600_000);
@@ -380,11 +393,7 @@ function blocksOf(batch: CallBatch, order: Int32Array): number[][] {
     if (calls) calls.push(index);
     else byHour.set(hour, [index]);
   }
-  const blocks: number[][] = [];
-  for (const calls of byHour.values()) {
-    for (let at = 0; at < calls.length; at += BLOCK_RECORDS) blocks.push(calls.slice(at, at + BLOCK_RECORDS));
-  }
-  return blocks;
+  return byHour;
 }
 
 /** How a call counted toward its key's quotas, the shape's last field: 0 not at all, 1 counted, 2 counted as overage. */
