@@ -14,6 +14,8 @@ import { BENCH_PATH } from './protocol.ts';
  *
  *   KEYS=100000 RATE=6000 SEC=75 npx tsx bench/lib/paced-timeline.ts
  *   SERVER_ENV=BENCH_USAGE_FLUSH_INTERVAL_MS=60000 NODE_FLAGS="--trace-gc" …   (the server's settings and Node flags)
+ *   SATURATE=30 …   (the server saturated that many seconds first, as the bench's rounds saturate it
+ *   before its paced runs)
  */
 
 const keyCount = Number(process.env.KEYS ?? 100_000);
@@ -34,6 +36,8 @@ try {
   // Each key called once first, as in the bench: a key's first call loads it from the store
   // (autocannon wants no more connections than calls).
   assertClean('cold pass', await runLoad({ url: server.url(BENCH_PATH), connections: Math.min(64, keys.length), pipelining: 1, amount: keys.length, keys, timeLatencies: false }));
+  const saturate = Number(process.env.SATURATE ?? 0);
+  if (saturate > 0) assertClean('saturated run', await runLoad({ url: server.url(BENCH_PATH), connections: 64, pipelining: 1, durationSec: saturate, keys, timeLatencies: false }));
   const cpu0 = server.cpuSeconds() ?? 0;
   const startedAt = new Date();
   const result = await runPacedLoad({ url: server.url(BENCH_PATH), connections: 64, rate, durationSec: seconds, keys, bySecond: true });

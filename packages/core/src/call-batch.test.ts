@@ -68,6 +68,16 @@ describe('CallBatch', () => {
     expect(batch.record(13).quotaEvents).toBeNull();
   });
 
+  it('gives back request ids of any length and characters, kept as bytes past the room first given them', () => {
+    const ids = ['', 'r', 'x'.repeat(300), 'req_é€😀', `req_${'ü'.repeat(100)}`, 'req_tab\tline\nend', 'req_last'];
+    const batch = new CallBatch(2);
+    for (const [i, requestId] of ids.entries()) batch.append(call(i, { requestId }));
+    expect(ids.map((_, i) => batch.requestId(i))).toEqual(ids);
+    batch.clear();
+    batch.append(call(0, { requestId: 'req_after_clear' }));
+    expect(batch.requestId(0)).toBe('req_after_clear');
+  });
+
   it('once cleared, holds only the calls appended since', () => {
     const batch = CallBatch.of(Array.from({ length: 40 }, (_, i) => call(i)));
     batch.clear();

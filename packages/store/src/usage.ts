@@ -409,7 +409,7 @@ function sameShape(batch: CallBatch, columns: readonly Int32Array[], a: number, 
 }
 
 function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
-  const { createdAtMs, requestIds } = batch;
+  const { createdAtMs } = batch;
   let firstAt = Infinity;
   let lastAt = -Infinity;
   for (const index of calls) {
@@ -449,7 +449,7 @@ function encodeBlock(batch: CallBatch, calls: readonly number[]): Block {
           `${text(methods, i)}\t${batch.statusCodes[i]}\t${text(errorCodes, i)}\t${text(ips, i)}\t${batch.isSandbox(i) ? 1 : 0}\t${admissionOf(batch, i)}`,
       );
     }
-    const id = requestIds[i] as string;
+    const id = batch.requestId(i);
     // A tail with a tab or a line break would break its line: such an id is interned whole.
     let cut = id.length - REQUEST_ID_TAIL;
     if (cut <= 0 || id.indexOf('\t', cut) !== -1 || id.indexOf('\n', cut) !== -1) cut = id.length;
