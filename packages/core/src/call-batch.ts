@@ -7,7 +7,7 @@ export type CallTextField = (typeof CALL_TEXT_FIELDS)[number];
 
 /** A text field's position when the call has no such text. */
 export const NO_TEXT = -1;
-/** Bytes of request id a call is given room for at first (the gateway's are 27). */
+/** Bytes of request id a call is given room for at first (the gateway's are 26). */
 const ID_BYTES_GUESS = 32;
 const COUNTED = 1;
 const OVERAGE = 2;
@@ -36,7 +36,10 @@ export class CallBatch {
   latenciesMs: Float64Array;
   private flags: Uint8Array;
   private textColumns: Int32Array[];
-  /** The calls' request ids as UTF-8, one after another; call i's ends at `idEnds[i]`. */
+  /**
+   * The calls' request ids as UTF-8, one after another; call i's ends at `idEnds[i]`. (A lone
+   * surrogate, which no id the gateway makes has, would come back as U+FFFD.)
+   */
   private idBytes: Buffer;
   private idEnds: Uint32Array;
   private readonly positions = new Map<string, number>();
