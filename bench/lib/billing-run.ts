@@ -10,6 +10,7 @@ import { MemoryEventBus, systemClock } from '@tollgate/runtime';
 import { BillingRepository, createRepositories, KeyRepository, type BillingRun, type Repositories } from '@tollgate/store';
 import { openTestPglite, openTestPostgres, type TestDatabase } from '@tollgate/store/testing';
 import { seedDemoCatalog } from '../../packages/server/src/demo/seed.ts';
+import { cpuSecondsOf, procStatFields } from './child.ts';
 import { analyze, check, cycleRowCounts, dataSummary, monthOf, runBaseline, seed, type CheckResult, type SeedStep } from './billing-data.ts';
 
 /*
@@ -238,9 +239,7 @@ function postgresCpu(): number | null {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      total += cpuSecondsOf(procStatFields(`/proc/${pid}/stat`));
     } catch {
       // gone meanwhile
     }

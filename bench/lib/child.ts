@@ -76,14 +76,25 @@ export function serverKeys(server: RunningServer): string[] {
 
 const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK)
 
+/**
+ * A /proc stat file's fields after the command name (which is in parentheses and may hold
+ * spaces): index 0 is field 3 (state), 11 and 12 utime and stime, 16 the nice value.
+ */
+export function procStatFields(file: string): string[] {
+  const stat = readFileSync(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime of a process or thread from its `procStatFields`, in seconds. */
+export function cpuSecondsOf(fields: readonly string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** utime + stime of a process (all its threads), in seconds. */
 export function procCpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return cpuSecondsOf(procStatFields(`/proc/${pid}/stat`));
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
+import { cpuSecondsOf, envSettings, hasTaskset, killAllChildren, pinSelf, procStatFields, serverKeys, startServer } from './child.ts';
 import { assertClean, runLoad, type LoadResult } from './load.ts';
 import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH } from './protocol.ts';
@@ -37,16 +37,13 @@ interface ThreadSample {
 
 /** Every thread of a process now: CPU so far, nice value, context switches (Linux /proc). */
 function threads(pid: number): Map<number, ThreadSample> {
-  const ticksMs = 1000 / 100; // USER_HZ: 100 on Linux
   const out = new Map<number, ThreadSample>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // The fields after the command name (which may hold spaces), from field 3 (state) on.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = procStatFields(`/proc/${pid}/task/${tid}/stat`);
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       out.set(Number(tid), {
-        cpuMs: (Number(fields[11]) + Number(fields[12])) * ticksMs,
+        cpuMs: cpuSecondsOf(fields) * 1000,
         nice: Number(fields[16]),
         voluntary: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]),
         preempted: Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]),
