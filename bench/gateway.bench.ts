@@ -9,7 +9,7 @@ import { assertClean, runLoad, type LoadResult } from './lib/load.ts';
 import { runPacedLoad } from './lib/paced-load.ts';
 import { Redis } from 'ioredis';
 import { BENCH_PATH } from './lib/protocol.ts';
-import { machine, p99Delta, ratio, sameLoadTable, signed, table, type Row } from './lib/report.ts';
+import { machine, p99Delta, ratio, sameLoadP99Over, sameLoadTable, signed, table, type Row } from './lib/report.ts';
 
 /*
  * `npm run bench`: the gateway (valid key, limits never hit, demo upstream, usage recording on)
@@ -408,7 +408,7 @@ async function scenario(keyCount: number, mode: Mode, rows: Row[], records: Scen
     const rate = Math.max(100, Math.round((mid.gateway.result.rps * SAME_LOAD_SHARE) / 100) * 100);
     const run = (server: RunningServer, name: string, paced: boolean) =>
       measure(server, keys, `${name}, ${keysLabel}, at ${rate} req/s${paced ? ' evenly paced' : ' (autocannon)'}`, { perSecond: rate, paced }, undefined, { warmupSec: 0, durationSec: settings.durationSec });
-    const p99Difference = (pair: { gateway: Measured; bare: Measured }) => (pair.gateway.result.latencyMs?.p99 ?? NaN) - (pair.bare.result.latencyMs?.p99 ?? NaN);
+    const p99Difference = (pair: { gateway: Measured; bare: Measured }) => sameLoadP99Over(pair) ?? NaN;
     const pacedPairs: { gateway: Measured; bare: Measured }[] = [];
     for (let pair = 1; pair <= settings.rounds; pair++) {
       // A literal's properties are evaluated in order: the gateway first in odd pairs.
@@ -536,10 +536,8 @@ async function main(): Promise<void> {
     if (row.kind !== 'gateway') continue;
     const r = ratio(row);
     const record = records.find((x) => x.keys === row.keys && x.mode === row.mode);
-    const p99Over = (same: SameLoad | undefined) =>
-      same?.gateway.result.latencyMs && same.bare.result.latencyMs ? same.gateway.result.latencyMs.p99 - same.bare.result.latencyMs.p99 : null;
-    const d = p99Over(record?.sameLoad);
-    const burst = p99Over(record?.burstLoad);
+    const d = record ? sameLoadP99Over(record.sameLoad) : null;
+    const burst = record ? sameLoadP99Over(record.burstLoad) : null;
     const roundRatios = record?.rounds.map((x) => `${(x.ratio * 100).toFixed(1)} %`).join(', ') ?? '–';
     out.push(
       `  ${row.scenario}: throughput ${r !== null && r >= 0.75 ? 'meets' : 'MISSES'} the aim (median ${((r ?? 0) * 100).toFixed(1)} %; rounds ${roundRatios}), ` +

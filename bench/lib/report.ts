@@ -73,12 +73,16 @@ interface SameLoadRun {
   serverCpu: number | null;
 }
 
+/** The gateway's p99 over the bare route's, both at one rate (ms); null where either was not timed. */
+export const sameLoadP99Over = ({ gateway, bare }: { gateway: SameLoadRun; bare: SameLoadRun }) =>
+  gateway.result.latencyMs && bare.result.latencyMs ? gateway.result.latencyMs.p99 - bare.result.latencyMs.p99 : null;
+
 /** Latency and server CPU per call with both servers at one request rate. */
 export function sameLoadTable(records: { keys: number; mode: 'embedded' | 'redis'; sameLoad: { rate: number; bare: SameLoadRun; gateway: SameLoadRun } }[]): string {
   const head = ['gateway', 'rate req/s', 'bare p50', 'bare p99', 'gateway p50', 'gateway p99', 'p99 − bare p99 (ms)', 'bare CPU µs/call', 'gateway CPU µs/call'];
   const perCall = (run: SameLoadRun) => (run.serverCpu === null ? null : (run.serverCpu * 1e6) / run.result.rps);
   const body = records.map(({ keys, mode, sameLoad: { rate, bare, gateway } }) => {
-    const delta = bare.result.latencyMs && gateway.result.latencyMs ? gateway.result.latencyMs.p99 - bare.result.latencyMs.p99 : null;
+    const delta = sameLoadP99Over({ gateway, bare });
     return [`${mode}, ${thousands(keys)} key${keys > 1 ? 's' : ''}`, thousands(rate), fmt(bare.result.latencyMs?.p50), fmt(bare.result.latencyMs?.p99), fmt(gateway.result.latencyMs?.p50), fmt(gateway.result.latencyMs?.p99), signed(delta), fmt(perCall(bare), 1), fmt(perCall(gateway), 1)];
   });
   return markdown(head, body);
