@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, killAllChildren, pinSelf, serverKeys, serverVariants, startServer, type RunningServer, type ServerVariant } from './child.ts';
-import { assertClean, runLoad } from './load.ts';
+import { assertClean, callEachKeyOnce, runLoad } from './load.ts';
 import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
@@ -66,7 +66,7 @@ try {
       // Each key called once before anything is measured, as in the bench: a key's first call
       // loads it from the store, which is not what the rounds measure.
       if (running.keys.length > 1 && route !== 'bare') {
-        assertClean(`${variant.label} cold pass`, await runLoad({ url: server.url(BENCH_PATH), connections: 64, pipelining: 1, amount: running.keys.length, keys: running.keys, timeLatencies: false }));
+        await callEachKeyOnce(server.url(BENCH_PATH), running.keys, `${variant.label} cold pass`);
       }
     }
     servers.push({ variant, ...running, path: route === 'bare' ? `${IN_APP_BARE_PREFIX}${BENCH_PATH}` : BENCH_PATH });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
-import { assertClean, runLoad } from './load.ts';
+import { assertClean, callEachKeyOnce, runLoad } from './load.ts';
 import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH } from './protocol.ts';
 
@@ -33,9 +33,7 @@ try {
     readyTimeoutMs: 300_000,
   });
   const keys = serverKeys(server);
-  // Each key called once first, as in the bench: a key's first call loads it from the store
-  // (autocannon wants no more connections than calls).
-  assertClean('cold pass', await runLoad({ url: server.url(BENCH_PATH), connections: Math.min(64, keys.length), pipelining: 1, amount: keys.length, keys, timeLatencies: false }));
+  await callEachKeyOnce(server.url(BENCH_PATH), keys);
   const saturate = Number(process.env.SATURATE ?? 0);
   if (saturate > 0) assertClean('saturated run', await runLoad({ url: server.url(BENCH_PATH), connections: 64, pipelining: 1, durationSec: saturate, keys, timeLatencies: false }));
   const cpu0 = server.cpuSeconds() ?? 0;

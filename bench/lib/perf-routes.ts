@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { envSettings, hasTaskset, killAllChildren, pinSelf, serverKeys, startServer } from './child.ts';
-import { assertClean, runLoad, type LoadResult } from './load.ts';
+import { assertClean, callEachKeyOnce, type LoadResult, runLoad } from './load.ts';
 import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH, IN_APP_BARE_PREFIX } from './protocol.ts';
 
@@ -130,7 +130,7 @@ const profiles: Record<keyof typeof routes, Profile[]> = { bare: [], gateway: []
 try {
   if (keyCount > 1) {
     console.log(`cold pass: calling each of the ${keyCount} keys once`);
-    assertClean('cold pass', await runLoad({ url: server.url(routes.gateway), connections: 64, pipelining: 1, amount: keyCount, keys, timeLatencies: false }));
+    await callEachKeyOnce(server.url(routes.gateway), keys);
   }
   for (let round = 1; round <= rounds; round++) {
     const order: (keyof typeof routes)[] = round % 2 === 1 ? ['bare', 'gateway'] : ['gateway', 'bare'];

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cpuSecondsOf, envSettings, hasTaskset, killAllChildren, pinSelf, procStatFields, serverKeys, startServer } from './child.ts';
-import { assertClean, runLoad, type LoadResult } from './load.ts';
+import { assertClean, callEachKeyOnce, type LoadResult, runLoad } from './load.ts';
 import { runPacedLoad } from './paced-load.ts';
 import { BENCH_PATH } from './protocol.ts';
 
@@ -69,7 +69,7 @@ try {
   const keys = gateway ? serverKeys(server) : null;
   const url = server.url(BENCH_PATH);
   if (keys && keys.length > 1) {
-    assertClean('cold pass', await runLoad({ url, connections: Math.min(64, keys.length), pipelining: 1, amount: keys.length, keys, timeLatencies: false }));
+    await callEachKeyOnce(url, keys);
   }
   const drive = (durationSec: number): Promise<LoadResult> =>
     rate === null ? runLoad({ url, connections: 64, pipelining: 1, durationSec, keys, timeLatencies: false }) : runPacedLoad({ url, connections: 64, rate, durationSec, keys });
